@@ -1,0 +1,79 @@
+# ReLU Networks, Reproduced. `make book` and `make test` do everything on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# One BLAS/OpenMP thread: deterministic, and fastest for the small models of this book.
+export OMP_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+CH ?= 01
+PROFILE ?= smoke
+
+.PHONY: help install book html pages figures chapter test unit smoke nbval fresh browser-deps browser clean
+
+help:
+	@echo "make book     install, re-execute stale chapters (full), build _build/html"
+	@echo "make test     the whole test suite (what CI runs)"
+	@echo "make figures  re-execute every chapter at profile=full and commit-ready outputs"
+	@echo "make chapter CH=01 PROFILE=smoke   run one chapter"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $@
+
+install: $(STAMP)
+
+book: install
+	$(BIN)/relubook run stale --profile full
+	$(MAKE) --no-print-directory html
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+pages: install
+	$(BIN)/relubook pages
+
+html: pages
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+figures: install
+	$(BIN)/relubook run all --profile full
+
+chapter: install
+	$(BIN)/relubook run $(CH) --profile $(PROFILE)
+
+# ---- tests --------------------------------------------------------------------------
+test: install browser-deps
+	$(MAKE) --no-print-directory unit smoke nbval fresh html browser
+	@$(BIN)/relubook timings
+
+unit:
+	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider --timeout 300
+
+smoke:
+	TQDM_DISABLE=1 $(BIN)/python -m pytest tests/chapters/test_smoke.py -q -p no:cacheprovider --timeout 900
+
+nbval:
+	TQDM_DISABLE=1 RELUBOOK_ROOT=$(CURDIR) $(BIN)/python -m pytest --nbval-lax build/notebooks -q -p no:cacheprovider --timeout 900
+
+fresh:
+	$(BIN)/python -m pytest tests/chapters/test_fresh.py -q -p no:cacheprovider
+
+browser:
+	$(BIN)/python -m pytest tests/book -q -p no:cacheprovider --timeout 300
+
+# Headless Chromium and its driver for the browser test (Debian packages).
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium not installed and cannot apt-get it here: the browser test will be skipped"; fi
+
+clean:
+	rm -rf _build build
