@@ -9,7 +9,13 @@ from pathlib import Path
 from . import freshness, paths, records
 
 GENERATED = Path("book") / "generated"
-ICON = {"reproduced": "✅", "partly": "🟡", "not reproduced": "❌", "refined": "🔷"}
+#: sphinx-design badge role of each verdict.
+BADGE = {"reproduced": "bdg-success", "partly": "bdg-warning", "not reproduced": "bdg-danger",
+         "refined": "bdg-info"}
+
+
+def badge(verdict: str) -> str:
+    return f"{{{BADGE[verdict]}}}`{verdict}`"
 
 
 def chapter_title(chapter: str, root: Path | None = None) -> str:
@@ -31,9 +37,9 @@ def dashboard(root: Path | None = None) -> str:
     """Markdown of every chapter's claims and verdicts (from ``data/claims``)."""
     out = ["# Claims dashboard", "",
            "Every claim of every chapter, with the verdict its notebook computed in the committed "
-           "`full` run (`data/claims/*.json`). Verdicts: ✅ reproduced, 🟡 partly, "
-           "❌ not reproduced, 🔷 refined (the literal statement fails on a counter-example we "
-           "show; a corrected statement holds).", ""]
+           "`full` run (`data/claims/*.json`). Verdicts: " + ", ".join(badge(v) for v in BADGE)
+           + " (*refined*: the literal statement fails on a counter-example we show, and a "
+           "corrected statement holds).", ""]
     total: Counter = Counter()
     sections = []
     for st in freshness.all_status(root):
@@ -49,9 +55,9 @@ def dashboard(root: Path | None = None) -> str:
         for c in st.record["claims"]:
             total[c["verdict"]] += 1
             sections.append(f"| {c['id']} | {_esc(c['statement'])} | {_esc(c['paper'])} | "
-                            f"{_esc(c['measured'])} | {ICON[c['verdict']]} {c['verdict']} |")
+                            f"{_esc(c['measured'])} | {badge(c['verdict'])} |")
         sections.append("")
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(total.items())) or "no claims yet"
+    summary = ", ".join(f"{n} {badge(v)}" for v, n in sorted(total.items())) or "no claims yet"
     return "\n".join(out + [f"**In all:** {summary}.", ""] + sections)
 
 

@@ -21,8 +21,10 @@ from . import paths, profiles, records
 DEFAULTS: dict[str, Any] = {"profile": "full", "seed": 0, "overrides": {}}
 
 #: Environment of every kernel: one BLAS thread (determinism, speed of small models),
-#: glibc malloc that keeps large buffers instead of returning them to the OS each step.
+#: glibc malloc that keeps large buffers instead of returning them to the OS each step, and
+#: no tqdm bars inside executed notebooks (papermill shows per-cell progress at the terminal).
 KERNEL_ENV = {
+    "TQDM_DISABLE": "1",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
