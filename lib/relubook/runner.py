@@ -111,6 +111,7 @@ def run_chapter(
     os.environ.update(env)
     if record.exists():
         record.unlink()
+    started = time.time()
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -133,6 +134,11 @@ def run_chapter(
     if not record.exists():
         raise ChapterError(f"{chapter} ran but wrote no record: does its last cell call run.finish()?")
     rec = records.load(record)
+    edited = [m for m in rec["lib_modules"]
+              if (paths.lib_dir(root).parent / m).stat().st_mtime > started]
+    if edited:
+        raise ChapterError(f"{', '.join(edited)} changed while {chapter} ran: the record would not "
+                           "describe the code that ran; run it again")
     if commit:
         if records.code_hash(executed) != rec["code_hash"]:
             raise ChapterError(f"{source} changed while {chapter} ran; not committing, run it again")
