@@ -66,20 +66,23 @@ def status(root: Path | None = None) -> str:
     out = ["# Status", "",
            "One row per chapter, read from its committed record. *Fresh* means the notebook's "
            "code cells and every `lib` module its kernel imported still hash to what the record "
-           "holds; `make book` re-executes a stale chapter before rendering.", "",
-           "| chapter | profile | seed | wall time | date (UTC) | Python | torch | NumPy | machine | state |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "holds; `make book` re-executes a stale chapter before rendering. Wall times are those of "
+           "the recorded run on the machine it names; a run that shared its cores with other work "
+           "took longer, so read them as upper bounds.", "",
+           "| chapter | run | wall time | date (UTC) | versions | state |",
+           "|---|---|---|---|---|---|"]
     for st in freshness.all_status(root):
         r = st.record
         if r is None:
-            out.append(f"| {st.chapter} | – | – | – | – | – | – | – | – | stale: {_esc(st.reasons[0])} |")
+            out.append(f"| {st.chapter} | – | – | – | – | stale: {_esc(st.reasons[0])} |")
             continue
         v = r["versions"]
+        versions = ", ".join(f"{k} {v[k].split('+')[0]}" for k in ("python", "torch", "numpy") if k in v)
         state = "fresh" if st.fresh else "stale: " + _esc("; ".join(st.reasons))
-        out.append(f"| {{doc}}`{st.chapter} </notebooks/{st.chapter}>` | {r['profile']} | "
-                   f"{r['seed']} | {r['wall_s'] / 60:.1f} min | {r.get('date', '–')} | "
-                   f"{v.get('python', '–')} | {v.get('torch', '–')} | {v.get('numpy', '–')} | "
-                   f"{_esc(r.get('machine', '–'))} | {state} |")
+        date = r.get("date", "–").replace("T", " ")[:16]
+        out.append(f"| {{doc}}`{st.chapter} </notebooks/{st.chapter}>` | {r['profile']}, seed "
+                   f"{r['seed']} | {r['wall_s'] / 60:.1f} min | {date} | {versions}; "
+                   f"{_esc(r.get('machine', ''))} | {state} |")
     smoke = sorted(paths.build_dir(root).glob("claims/*.smoke.json"))
     out += ["", "## Smoke runs in this checkout", ""]
     if not smoke:

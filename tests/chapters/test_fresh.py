@@ -23,3 +23,30 @@ def test_every_chapter_is_in_the_toc():
 
 def test_there_is_at_least_one_chapter():
     assert paths.chapters(), "no chapter notebooks found in notebooks/"
+
+
+def test_editing_a_science_module_stales_exactly_its_chapters(tmp_path):
+    """On a copy of this repository: touch one module, and only its importers go stale."""
+    import json
+    import shutil
+
+    root = paths.repo_root()
+    for sub in ("lib", "notebooks", "data"):
+        shutil.copytree(root / sub, tmp_path / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    before = {s.chapter: s.fresh for s in freshness.all_status(tmp_path)}
+    users: dict[str, set[str]] = {}
+    for chapter in paths.chapters(tmp_path):
+        rec = json.loads((tmp_path / "data" / "claims" / f"{chapter}.json").read_text())
+        for mod in rec["lib_modules"]:
+            users.setdefault(mod, set()).add(chapter)
+    shared = {m for m, u in users.items() if len(u) == len(before)}
+    science = sorted(m for m in users if m not in shared)
+    assert science, "no chapter-specific lib module found"
+    for mod in science:
+        f = tmp_path / "lib" / mod
+        original = f.read_text()
+        f.write_text(original + "\n# edited\n")
+        after = {s.chapter for s in freshness.all_status(tmp_path) if not s.fresh}
+        f.write_text(original)
+        expected = {c for c in users[mod] if before[c]}
+        assert after == expected | {c for c, ok in before.items() if not ok}, mod
