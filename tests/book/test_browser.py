@@ -73,6 +73,12 @@ def test_chapter_page_renders_with_all_figures(server, browser, chapter):
     assert imgs, f"{chapter} shows no figure"
     broken = [src[:80] for src, complete, width in imgs if not complete or width == 0]
     assert not broken, f"figures that did not load: {broken}"
+    tables = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article table')).map(t => t.innerText);")
+    verdicts = [t for t in tables if "verdict" in t and "we measured" in t]
+    assert verdicts, f"{chapter}: the verdict table is not rendered as an HTML table"
+    for c in records.load(records.committed_path(chapter))["claims"]:
+        assert c["id"] in verdicts[-1] and c["verdict"] in verdicts[-1]
 
 
 def test_dashboard_lists_every_chapters_claims(server, browser):
