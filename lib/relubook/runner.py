@@ -134,8 +134,9 @@ def run_chapter(
     if not record.exists():
         raise ChapterError(f"{chapter} ran but wrote no record: does its last cell call run.finish()?")
     rec = records.load(record)
+    base = paths.lib_dir(root).parent
     edited = [m for m in rec["lib_modules"]
-              if (paths.lib_dir(root).parent / m).stat().st_mtime > started]
+              if not (base / m).is_file() or (base / m).stat().st_mtime > started]
     if edited:
         raise ChapterError(f"{', '.join(edited)} changed while {chapter} ran: the record would not "
                            "describe the code that ran; run it again")
