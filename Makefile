@@ -14,6 +14,8 @@ export MALLOC_TRIM_THRESHOLD_ := 268435456
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 CH ?= 01
 PROFILE ?= smoke
+# pytest-xdist workers of the unit, smoke and nbval steps (TEST_JOBS=0: one process).
+TEST_JOBS ?= 2
 
 .PHONY: help install book html pages figures chapter test unit smoke nbval fresh browser-deps browser clean
 
@@ -51,18 +53,26 @@ chapter: install
 	$(BIN)/relubook run $(CH) --profile $(PROFILE)
 
 # ---- tests --------------------------------------------------------------------------
-test: install browser-deps
-	$(MAKE) --no-print-directory unit smoke nbval fresh html browser
-	@$(BIN)/relubook timings
+# Every step in order; stops at the first failing one, prints the wall times of the chapters and
+# of the whole run either way, and exits non-zero if a step failed.
+test:
+	@start=$$(date +%s); rc=0; \
+	$(MAKE) --no-print-directory install browser-deps unit smoke nbval fresh html browser || rc=$$?; \
+	if [ -x $(BIN)/relubook ]; then $(BIN)/relubook timings || true; fi; \
+	t=$$(( $$(date +%s) - start )); \
+	echo "make test: total $$(( t / 60 )) min $$(( t % 60 )) s$$([ $$rc = 0 ] || echo ", FAILED (exit $$rc)")"; \
+	exit $$rc
 
 unit:
-	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider --timeout 300
+	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider --timeout 300 -n $(TEST_JOBS)
 
+# One chapter per worker at a time; each chapter has its own scratch copy, record and output.
 smoke:
-	TQDM_DISABLE=1 $(BIN)/python -m pytest tests/chapters/test_smoke.py -q -p no:cacheprovider --timeout 900
+	TQDM_DISABLE=1 $(BIN)/python -m pytest tests/chapters/test_smoke.py -q -p no:cacheprovider --timeout 900 -n $(TEST_JOBS)
 
+# --dist loadfile: every cell of one notebook runs in one worker (one kernel), in order.
 nbval:
-	TQDM_DISABLE=1 RELUBOOK_ROOT=$(CURDIR) $(BIN)/python -m pytest --nbval-lax build/notebooks -q -p no:cacheprovider --timeout 900
+	TQDM_DISABLE=1 RELUBOOK_ROOT=$(CURDIR) $(BIN)/python -m pytest --nbval-lax build/notebooks/*.smoke.ipynb -q -p no:cacheprovider --timeout 900 -n $(TEST_JOBS) --dist loadfile
 
 fresh:
 	$(BIN)/python -m pytest tests/chapters/test_fresh.py -q -p no:cacheprovider

@@ -13,10 +13,10 @@ LIB = Path(__file__).resolve().parents[1] / "lib"
 TOY_CELLS = [
     ("md", "# A toy chapter\n\nOne claim, C1: the sample mean is small."),
     ("params", 'profile = "full"\nseed = 0\noverrides = {}'),
-    ("code", 'from relubook import runs, claims\n'
+    ("code", 'from relubook.pipeline import runs, claims\n'
              'run = runs.start("00_toy", profile=profile, seed=seed, overrides=overrides)\n'
-             'cfg = run.configure({"smoke": {"n": 100, "fail": False},'
-             ' "full": {"n": 1000, "fail": False}})'),
+             'cfg = run.configure({"n": 1000, "fail": False}, smoke={"n": 100})\n'
+             'run.config_table()'),
     ("code", 'if cfg["fail"]:\n    raise RuntimeError("asked to fail")\n'
              'm = float(run.rng.normal(size=cfg["n"]).mean())\nrun.number("mean", m)'),
     ("code", '# NBVAL_CHECK_OUTPUT\nrun.claim("C1", statement="mean is small", paper="0",'

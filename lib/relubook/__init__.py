@@ -1,9 +1,14 @@
 """relubook: the shared library of *ReLU Networks, Reproduced*.
 
-One concept a module. The pipeline modules (``paths``, ``profiles``, ``seeding``,
-``claims``, ``runs``) are imported by every chapter and are kept small and stable;
-the science modules (``splines``, ...) are imported only by the chapters that need them,
-so that editing one stales only those chapters (see ``relubook.freshness``).
+Four layers, each importing only the ones below it (see ``DESIGN.md``)::
+
+    relubook.drivers   one module per chapter that needs its own sweeps, tables, figures
+    relubook.topics    one concept each (splines, Local SGD, BW-ReLU INRs, ...)
+    relubook.core      building blocks shared by two or more chapters
+    relubook.pipeline  runs, records, verdicts, freshness, pages, the CLI
+
+``core`` and ``topics`` never import ``pipeline``. Package ``__init__`` files import
+nothing, so a chapter's record lists exactly the modules its kernel used.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,5 +1,7 @@
+"""``python -m relubook`` is the ``relubook`` command."""
+
 import sys
 
-from .cli import main
+from relubook.pipeline.cli import main
 
 sys.exit(main())

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from relubook import paths, records
+from relubook.pipeline import paths, records
 
 HTML = paths.repo_root() / "_build" / "html"
 CHROMIUM = shutil.which("chromium")

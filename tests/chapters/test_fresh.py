@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from relubook import freshness, paths
+from relubook.pipeline import freshness, paths
 
 
 @pytest.mark.parametrize("chapter", paths.chapters())

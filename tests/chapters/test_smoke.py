@@ -5,8 +5,8 @@ The executed copies land in ``build/notebooks/`` where the nbval step re-runs th
 
 import pytest
 
-from relubook import paths, records
-from relubook.runner import run_chapter
+from relubook.pipeline import paths, records
+from relubook.pipeline.runner import run_chapter
 
 #: Budget of a smoke run on 2 CPU cores (DESIGN: "at most ~90 s").
 SMOKE_BUDGET_S = 90

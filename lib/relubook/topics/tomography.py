@@ -1,0 +1,109 @@
+"""Forward operators of the INR chapter: a differentiable Radon transform (CT), filtered
+back-projection (the classical CT baseline) and the ×s box-average operator of super-resolution.
+
+The Radon transform rotates the image once per angle θ (bilinear, zero padding, about the
+centre) and sums over rows, as the paper's CT code does; here in plain torch through
+``affine_grid``/``grid_sample`` so that gradients flow to the image. The sinogram has shape
+``(n_angles, S)`` per image and follows scikit-image's ``radon`` orientation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["angles", "Radon", "fbp", "box_down", "bicubic_up", "measurements_per_pixel"]
+
+
+
+def angles(n_angles: int) -> np.ndarray:
+    """``n_angles`` projection angles in degrees, ``linspace(0, 180, n, endpoint=False)``."""
+    if n_angles < 1:
+        raise ValueError(f"need at least one angle, got {n_angles}")
+    return np.linspace(0.0, 180.0, n_angles, endpoint=False)
+
+
+class Radon:
+    """Differentiable parallel-beam Radon transform of square ``S×S`` images.
+
+    ``Radon(S, theta)(img)`` maps images ``(..., S, S)`` to sinograms ``(..., n_angles, S)``:
+    entry ``[a, j]`` is the sum over rows of the image rotated by ``theta[a]`` degrees,
+    evaluated at column ``j``, rotating about pixel ``(S//2, S//2)``: scikit-image's convention,
+    so that it agrees with ``skimage.transform.radon(circle=True)`` up to float rounding.
+    """
+
+    def __init__(self, size: int, theta: Sequence[float], device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        if size < 2:
+            raise ValueError(f"image size must be >= 2, got {size}")
+        th = torch.as_tensor(np.deg2rad(np.asarray(theta, dtype=np.float64)))
+        if th.ndim != 1 or len(th) == 0:
+            raise ValueError("theta must be a non-empty 1-D sequence of angles in degrees")
+        cos, sin = torch.cos(th), torch.sin(th)
+        # rotation about pixel (S//2, S//2), scikit-image's centre, in affine_grid's normalised
+        # coordinates u = 2p/(S-1) - 1: output u samples the input at R(u - u0) + u0, with
+        # R = [[cos, sin], [-sin, cos]] as in skimage's warp (so sinograms agree with its radon)
+        u0 = 2 * (size // 2) / (size - 1) - 1
+        tx = u0 - (cos + sin) * u0
+        ty = u0 - (-sin + cos) * u0
+        M = torch.stack([torch.stack([cos, sin, tx], 1), torch.stack([-sin, cos, ty], 1)], 1)
+        self.size, self.n_angles = size, len(th)
+        self.grid = F.affine_grid(M.to(dtype), [len(th), 1, size, size],
+                                  align_corners=True).to(device)
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        S = self.size
+        if img.shape[-2:] != (S, S):
+            raise ValueError(f"Radon expects images (..., {S}, {S}), got {tuple(img.shape)}")
+        lead = img.shape[:-2]
+        x = img.reshape(1, -1, S, S).to(self.grid.dtype).expand(self.n_angles, -1, S, S)
+        rot = F.grid_sample(x, self.grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=True)                  # (nA, m, S, S)
+        sino = rot.sum(dim=2)                                    # sum over rows: (nA, m, S)
+        return sino.permute(1, 0, 2).reshape(*lead, self.n_angles, S)
+
+
+def fbp(image: np.ndarray, theta: Sequence[float]) -> np.ndarray:
+    """Filtered back-projection (ramp filter) from scikit-image's own ``radon`` of ``image`` at
+    ``theta``: the classical CT reference (not an INR; its own discretisation)."""
+    from skimage.transform import iradon, radon
+
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2 or image.shape[0] != image.shape[1]:
+        raise ValueError(f"fbp needs a square 2-D image, got shape {image.shape}")
+    sino = radon(image, theta=np.asarray(theta), circle=True)
+    return iradon(sino, theta=np.asarray(theta), filter_name="ramp",
+                  output_size=image.shape[0], circle=True)
+
+
+def box_down(img: torch.Tensor, factor: int) -> torch.Tensor:
+    """The ×``factor`` super-resolution forward model: ``factor×factor`` box averages.
+
+    ``img`` has shape ``(..., H, W, C)`` with H, W multiples of ``factor``; returns
+    ``(..., H/factor, W/factor, C)``."""
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    *lead, H, W, C = img.shape
+    if H % factor or W % factor:
+        raise ValueError(f"image {H}x{W} is not a multiple of the factor {factor}")
+    x = img.reshape(-1, H, W, C).permute(0, 3, 1, 2)
+    y = F.avg_pool2d(x, factor)
+    return y.permute(0, 2, 3, 1).reshape(*lead, H // factor, W // factor, C)
+
+
+def bicubic_up(img: np.ndarray, factor: int) -> np.ndarray:
+    """Bicubic ×``factor`` up-sampling of an ``(h, w, C)`` image (``align_corners=False``)."""
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    x = torch.as_tensor(np.asarray(img, dtype=np.float64)).permute(2, 0, 1)[None]
+    y = F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False)
+    return y[0].permute(1, 2, 0).numpy()
+
+
+def measurements_per_pixel(n_angles: int, size: int) -> float:
+    """Sinogram entries per unknown inside the inscribed disc: nA·S / (π S²/4)."""
+    return n_angles * size / (math.pi * size ** 2 / 4)

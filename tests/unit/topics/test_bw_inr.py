@@ -1,0 +1,176 @@
+"""Unit tests of relubook.inr: the BW-ReLU identities, the models, training, the norms."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from relubook.topics import bw_inr as inr
+
+
+def grid_with_knots():
+    t = torch.linspace(-1, 4, 20001, dtype=torch.float64)
+    return torch.cat([t, torch.tensor(inr.KNOTS, dtype=torch.float64)])
+
+
+def test_coefficients_exact_identities():
+    a, k = np.array(inr.A), np.array(inr.KNOTS)
+    assert np.isclose(np.abs(a).sum(), 16.0, atol=1e-14)
+    assert abs(a.sum()) < 1e-14 and abs((a * k).sum()) < 1e-14
+    # slopes are the partial sums of a; intercepts make psi continuous
+    assert np.allclose(np.cumsum(a), inr.SLOPES[1:], atol=1e-14)
+
+
+@pytest.mark.parametrize("c", [1.0, 3.0, 9.0])
+def test_both_forms_equal_values_and_gradients(c):
+    t = grid_with_knots()
+    a, b = t.clone().requires_grad_(), t.clone().requires_grad_()
+    ya, yb = inr.psi_relu(c * a), inr.psi(b, c)
+    (ya * torch.cos(t)).sum().backward()
+    (yb * torch.cos(t)).sum().backward()
+    assert (ya - yb).abs().max() <= 1e-12
+    assert (a.grad - b.grad).abs().max() <= 1e-12
+
+
+def test_support_symmetry_knot_values_float64():
+    t = grid_with_knots()
+    y = inr.psi(t)
+    assert torch.all(y[(t <= 0) | (t >= 3)] == 0)
+    assert (inr.psi(3 - t) - y).abs().max() <= 1e-12
+    kv = inr.psi(torch.tensor(inr.KNOTS, dtype=torch.float64))
+    assert torch.allclose(kv, torch.tensor(inr.KNOT_VALUES, dtype=torch.float64), atol=1e-15)
+    assert math.isclose(float(inr.psi(torch.tensor(1.5, dtype=torch.float64))), 5 / 6)
+
+
+def test_vanishing_moments_trapezoid_exact():
+    k = torch.tensor(inr.KNOTS, dtype=torch.float64)
+    # piecewise linear psi: trapezoid on the knots is exact for psi; for t*psi use Simpson
+    # on each (quadratic) piece, also exact
+    x = torch.linspace(0, 3, 601, dtype=torch.float64)
+    y = inr.psi(x)
+    assert abs(float(torch.trapezoid(inr.psi(k), k))) < 1e-15
+    h = x[1] - x[0]
+    simpson = lambda f: float(h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum()))
+    assert abs(simpson(y)) < 1e-13
+    assert abs(simpson(x * y)) < 1e-13
+    assert math.isclose(simpson((x - 1.5) ** 2 * y), -1 / 24, rel_tol=1e-9)
+
+
+def test_interval_index_matches_bucketize():
+    t = grid_with_knots()
+    knots = torch.tensor(inr.KNOTS, dtype=torch.float64)
+    assert torch.equal(inr.interval_index(t), torch.bucketize(t, knots, right=False))
+
+
+def test_psi_bad_input():
+    with pytest.raises(ValueError):
+        inr.psi(torch.arange(3))
+    with pytest.raises(ValueError):
+        inr.psi(torch.zeros(3), c=-1.0)
+
+
+@pytest.mark.parametrize("kind", inr.MODELS)
+def test_models_shapes_and_param_count(kind):
+    spec = inr.Spec(kind, 16, layers=3, c=(1.0, 2.0), freqs=2)
+    m = inr.INR(spec, 2, 3, seed=0)
+    y = m(inr.grid(5, 4))
+    assert y.shape == (spec.n, 20, 3) and y.dtype == torch.float32 and not y.is_complex()
+    if kind in ("bw", "relu", "siren", "gauss"):
+        assert m.n_params() == 2 * 16 + 16 + 2 * (16 * 16 + 16) + 16 * 3 + 3
+    if kind == "wire":
+        assert spec.hidden == 11
+
+
+def test_batched_bw_equals_separate_networks():
+    x = inr.grid(6, 6, dtype=torch.float64)
+    both = inr.INR(inr.Spec("bw", 8, c=(2.0, 5.0)), 2, 1, seed=3, dtype=torch.float64)(x)
+    one = inr.INR(inr.Spec("bw", 8, c=(5.0,)), 2, 1, seed=3, dtype=torch.float64)(x)
+    assert torch.allclose(both[1], one[0], atol=1e-14)
+
+
+def test_bw_forward_equals_relu_form():
+    m = inr.INR(inr.Spec("bw", 8, layers=2, c=(3.0,)), 2, 1, seed=1, dtype=torch.float64)
+    x = inr.grid(7, 7, dtype=torch.float64)
+    W, b = m.weights, m.biases
+    h = x
+    for l in range(2):
+        h = inr.psi_relu(3.0 * (h @ W[l][0].T + b[l][0]))
+    ref = h @ W[2][0].T + b[2][0]
+    assert torch.allclose(m(x)[0], ref, atol=1e-13)
+
+
+def test_siren_init_bounds():
+    m = inr.INR(inr.Spec("siren", 64, omega0=30.0), 2, 1)
+    assert m.weights[0].abs().max() <= 1 / 2
+    assert m.weights[1].abs().max() <= math.sqrt(6 / 64) / 30
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError, match="valid"):
+        inr.Spec("finer", 8)
+    with pytest.raises(ValueError):
+        inr.Spec("bw", 8, c=(0.0,))
+    with pytest.raises(ValueError):
+        inr.INR(inr.Spec("relu", 8), 2, 1)(torch.zeros(4, 3))
+
+
+def test_positional_encoding_and_nyquist():
+    x = torch.tensor([[0.5, -0.25]])
+    g = inr.positional_encoding(x, 2)
+    assert g.shape == (1, 10)
+    assert torch.allclose(g[0, 2:4], torch.sin(math.pi * x[0]))
+    assert inr.nyquist_freqs(48) == 3 and inr.nyquist_freqs(64) == 4 and inr.nyquist_freqs(512) == 7
+    with pytest.raises(ValueError):
+        inr.nyquist_freqs(3)
+
+
+def test_grid_xy_order():
+    g = inr.grid(2, 3)
+    assert torch.equal(g[:3, 0], torch.tensor([-1.0, 0.0, 1.0])) and torch.all(g[:3, 1] == -1)
+
+
+def test_path_norm_formula_and_linear_in_c():
+    m = inr.INR(inr.Spec("bw", 6, layers=2, c=(1.0, 2.0)), 2, 1, seed=0, dtype=torch.float64)
+    W = [w[0] for w in m.weights]
+    # neuron k of layer l: in-weights are row k of W_l (out, in), out-weights column k of W_{l+1}
+    ref = sum(float((W[l].detach().norm(dim=1) * W[l + 1].detach().norm(dim=0)).sum()) for l in range(2))
+    pn = inr.path_norm(m)
+    assert math.isclose(float(pn[0]), ref, rel_tol=1e-12)
+    assert math.isclose(float(pn[1]), 2 * ref, rel_tol=1e-12)
+    with pytest.raises(ValueError):
+        inr.path_norm(inr.INR(inr.Spec("relu", 4), 2, 1))
+
+
+def test_fit_learns_and_is_deterministic():
+    img = torch.rand(8, 8, 1, generator=torch.Generator().manual_seed(0))
+    kw = dict(iters=60, lr=3e-3, truth=img, track_norm=True, seed=1)
+    a = inr.fit(inr.Spec("bw", 32, c=(3.0,)), (8, 8, 1), img, **kw)
+    b = inr.fit(inr.Spec("bw", 32, c=(3.0,)), (8, 8, 1), img, **kw)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.loss, b.loss)
+    assert a.loss[-1, 0] < 0.5 * a.loss[0, 0]
+    assert np.allclose(a.psnr[:, 0], -10 * np.log10(a.loss[:, 0]), atol=1e-3)
+    assert a.pn.shape == (60, 1) and a.flops_per_step > 0
+    with pytest.raises(ValueError):
+        inr.fit(inr.Spec("relu", 4), (8, 8, 1), img, iters=0, lr=1e-3)
+
+
+def test_shallow_1d_tv_equals_norm_and_doubles_with_c():
+    x = np.linspace(-1, 1, 20)
+    y = np.where(x < -1 / 3, 0.0, np.where(x < 1 / 3, 0.5, 1.0))
+    net, hist = inr.fit_1d(x, y, [1.0, 3.0], width=20, iters=200, seed=0)
+    assert hist[-1].max() < hist[0].min()
+    tv = inr.tv_derivative(net)
+    assert np.allclose(tv, net.norm_bound(), rtol=1e-9)
+    dbl = net.with_c(2 * net.c)
+    assert np.allclose(inr.tv_derivative(dbl), 2 * tv, rtol=1e-9)
+    # on a window the TV can only be smaller
+    assert np.all(inr.tv_derivative(net, -1, 1) <= tv + 1e-12)
+    # derivative matches finite differences of f away from kinks
+    xs = np.array([0.123, -0.456])
+    fd = (net(xs + 1e-7) - net(xs - 1e-7)) / 2e-7
+    assert np.allclose(fd, net.derivative(xs), atol=1e-5)
+
+
+def test_gemm_gflops_positive():
+    assert inr.gemm_gflops(64, 32, 32, repeats=2) > 0
