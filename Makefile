@@ -43,14 +43,33 @@ book: install
 pages: install
 	$(BIN)/relubook pages
 
+# MathJax 3.2.2 is served from the build (_build/html/_static/mathjax, copied there by the pinned
+# PyPI package sphinx-mathjax-offline), so the book shows its math offline. Without the package
+# the build stops with the command that installs it; it never falls back to a CDN.
+MATHJAX_JS := _build/html/_static/mathjax/tex-chtml.js
+
 html: pages
+	@$(BIN)/python -c "import importlib; importlib.import_module('sphinx-mathjax-offline')" 2>/dev/null \
+	  || { echo "make html: MathJax for the offline book (sphinx-mathjax-offline) is not installed;" \
+	       "run: $(BIN)/python -m pip install -r requirements.txt   (or: make install)" >&2; exit 1; }
 	$(BIN)/jupyter-book build . -W -n --keep-going
+	@test -f $(MATHJAX_JS) || { echo "make html: $(MATHJAX_JS) is missing: sphinx-mathjax-offline" \
+	  "did not copy MathJax into the build; reinstall it: $(BIN)/python -m pip install --force-reinstall -r requirements.txt" >&2; exit 1; }
 
 figures: install
 	$(BIN)/relubook run all --profile full
 
 chapter: install
 	$(BIN)/relubook run $(CH) --profile $(PROFILE)
+
+# Format the chapters' code cells with ruff (line length and style from pyproject.toml's
+# [tool.ruff]); Markdown, outputs and metadata are left as they are. A reformatted chapter's
+# code hash changes: re-run it (`make chapter CH=NN PROFILE=full`). One notebook:
+# `make format NB=notebooks/05_relu_inr.ipynb`. ruff does not split long strings.
+NB ?= notebooks/
+.PHONY: format
+format: install
+	$(BIN)/nbqa "ruff format" $(NB)
 
 # ---- tests --------------------------------------------------------------------------
 # Every step in order; stops at the first failing one, prints the wall times of the chapters and
@@ -75,7 +94,7 @@ nbval:
 	TQDM_DISABLE=1 RELUBOOK_ROOT=$(CURDIR) $(BIN)/python -m pytest --nbval-lax build/notebooks/*.smoke.ipynb -q -p no:cacheprovider --timeout 900 -n $(TEST_JOBS) --dist loadfile
 
 fresh:
-	$(BIN)/python -m pytest tests/chapters/test_fresh.py -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/chapters/test_fresh.py tests/chapters/test_prose.py -q -p no:cacheprovider
 
 browser:
 	$(BIN)/python -m pytest tests/book -q -p no:cacheprovider --timeout 300

@@ -20,7 +20,7 @@ TOY_CELLS = [
     ("code", 'if cfg["fail"]:\n    raise RuntimeError("asked to fail")\n'
              'm = float(run.rng.normal(size=cfg["n"]).mean())\nrun.number("mean", m)'),
     ("code", '# NBVAL_CHECK_OUTPUT\nrun.claim("C1", statement="mean is small", paper="0",'
-             ' measured=claims.fmt(m), rule="|m| < 1", verdict=claims.verdict(abs(m) < 1))\n'
+             ' checks=[claims.below("|mean|", abs(m), 1.0)])\n'
              'run.finish()'),
 ]
 

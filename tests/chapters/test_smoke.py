@@ -8,8 +8,8 @@ import pytest
 from relubook.pipeline import paths, records
 from relubook.pipeline.runner import run_chapter
 
-#: Budget of a smoke run on 2 CPU cores (DESIGN: "at most ~90 s").
-SMOKE_BUDGET_S = 90
+#: Budget of a smoke run on 2 CPU cores (DESIGN.md: at most 60 s).
+SMOKE_BUDGET_S = 60
 
 
 @pytest.mark.parametrize("chapter", paths.chapters())

@@ -25,7 +25,8 @@ def exp_decay(lr: float, horizon: int, decay: float = 0.1) -> Callable[[int], fl
 def adam(params: Iterable[torch.Tensor], losses: Callable[[int], tuple[torch.Tensor, object]],
          steps: int, lr: float, *, schedule: Callable[[int], float] | None = None,
          record: Callable[[int, torch.Tensor, object], None] | None = None,
-         after: Callable[[int], None] | None = None) -> None:
+         after: Callable[[int], None] | None = None,
+         stop: Callable[[int, torch.Tensor, object], bool] | None = None) -> int:
     """``steps`` Adam steps (``torch.optim.Adam``, foreach) on a batch of networks, in place.
 
     Parameters
@@ -43,6 +44,13 @@ def adam(params: Iterable[torch.Tensor], losses: Callable[[int], tuple[torch.Ten
     after
         ``after(t)``, called after update ``t`` (the model has had ``t + 1`` updates), e.g. to
         evaluate every few steps.
+    stop
+        ``stop(t, losses, aux)``, called after ``record`` and before update ``t``: when it
+        returns True training ends there, so the model is the one that ``losses`` describe.
+
+    Returns
+    -------
+    The number of updates made (``steps`` unless ``stop`` ended training earlier).
     """
     if steps < 0 or not lr > 0:
         raise ValueError(f"need steps >= 0 and lr > 0, got {steps}, {lr}")
@@ -55,9 +63,12 @@ def adam(params: Iterable[torch.Tensor], losses: Callable[[int], tuple[torch.Ten
         per, aux = losses(t)
         opt.zero_grad(set_to_none=True)
         per.sum().backward()
-        if record is not None:
-            with torch.no_grad():
+        with torch.no_grad():
+            if record is not None:
                 record(t, per.detach(), aux)
+            if stop is not None and stop(t, per.detach(), aux):
+                return t
         opt.step()
         if after is not None:
             after(t)
+    return steps

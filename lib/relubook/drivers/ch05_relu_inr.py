@@ -5,6 +5,10 @@ that operator: ``representation`` (identity), ``ct`` (Radon transform, few angle
 (×4 box average). :func:`compare` trains BW-ReLU (one batched run over its c values) and each
 baseline with the same iterations, schedule, seed, depth and coordinates, each with its own
 documented learning rate (:data:`LR`), and scores the last iterate with PSNR and SSIM.
+:func:`gaps` gives BW-ReLU's margins over each group of baselines. :func:`equal_fit_sweep` runs
+the paper's equal-fit protocol (every c trained until its data loss reaches one target), and
+:func:`selection_check` reads the selection rule there: the minimum-path-norm c must be the
+best-PSNR c.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from ..topics import bw_inr as inr
 from ..topics import images
 
 __all__ = ["LR", "WIRE", "TASKS", "NAMES", "settings", "Result", "score", "compare", "table",
-           "best", "pick", "EqualFit", "equal_fit", "selection_check", "plot_grid"]
+           "best", "pick", "Gaps", "gaps", "EqualFit", "equal_fit", "equal_fit_sweep",
+           "Selection", "selection_check", "cost_ratio", "psnr_texts", "sweep_texts",
+           "sweep_table", "timing_table", "plot_grid"]
 
 #: Per-model Adam learning rates (BW: the paper; baselines: their own recommended values).
 LR = {"bw": 3e-3, "relu": 1e-3, "pe": 1e-3, "siren": 1e-3, "wire": 5e-3, "gauss": 1e-3}
@@ -92,13 +98,19 @@ def compare(task: str, kinds: Sequence[str], truth: np.ndarray, data: torch.Tens
         f = inr.fit(spec, (height, width_px, channels), data, iters=iters, lr=lr, horizon=horizon,
                     operator=operator, truth=torch.as_tensor(truth), seed=seed,
                     track_norm=track_norm and kind == "bw", device=device)
-        for i in range(spec.n):
-            c = spec.c[i] if kind == "bw" else None
-            name = NAMES[kind] + (f" c={c:g}" if c is not None else "")
-            out.append(Result(name, kind, c, f.image[i], images.psnr(f.image[i], truth),
-                              images.ssim(f.image[i], truth), f.psnr[:, i], f.loss[:, i],
-                              None if f.pn is None else f.pn[:, i], f.seconds / spec.n,
-                              f.flops_per_step / spec.n, f.n_params, lr))
+        out += _results(kind, spec, f, truth, lr)
+    return out
+
+
+def _results(kind: str, spec: inr.Spec, f: inr.Fit, truth: np.ndarray, lr: float) -> list[Result]:
+    out = []
+    for i in range(spec.n):
+        c = spec.c[i] if kind == "bw" else None
+        name = NAMES[kind] + (f" c={c:g}" if c is not None else "")
+        out.append(Result(name, kind, c, f.image[i], images.psnr(f.image[i], truth),
+                          images.ssim(f.image[i], truth), f.psnr[:, i], f.loss[:, i],
+                          None if f.pn is None else f.pn[:, i], f.seconds / spec.n,
+                          f.flops_per_step / spec.n, f.n_params, lr))
     return out
 
 
@@ -122,6 +134,38 @@ def pick(results: Sequence[Result], kind: str, c: float | None = None) -> Result
         if r.kind == kind and (c is None or r.c == c):
             return r
     raise KeyError(f"no result for {kind!r} (c={c})")
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """PSNR of BW-ReLU at the task's c (``bw``) and its margin in dB over the best model of
+    each group of baselines (``nan`` where no model of the group ran)."""
+
+    bw: float
+    relu: float
+    pe: float
+    siren_wire: float
+
+
+def gaps(results: Sequence[Result], c: float) -> Gaps:
+    """The margins of BW-ReLU (scale ``c``) over ReLU, ReLU+PE and the better of SIREN/WIRE."""
+    bw = pick(results, "bw", c).psnr
+
+    def gap(kinds: Sequence[str]) -> float:
+        b = best(results, kinds)
+        return float("nan") if b == float("-inf") else bw - b
+
+    return Gaps(bw, gap(["relu"]), gap(["pe"]), gap(["siren", "wire"]))
+
+
+def cost_ratio(results: Sequence[Result], kind: str, ref: str = "bw") -> float | None:
+    """Seconds per training step of model ``kind`` over that of ``ref`` (None if either is
+    missing); batched BW runs count their per-network share."""
+    a = [r.seconds for r in results if r.kind == kind]
+    b = [r.seconds for r in results if r.kind == ref]
+    if not a or not b or min(b) <= 0:
+        return None
+    return float(a[0] / b[0])
 
 
 @dataclass
@@ -151,16 +195,137 @@ def equal_fit(result_per_c: Sequence[Result], target: float) -> list[EqualFit]:
     return out
 
 
-def selection_check(fits: Sequence[EqualFit]) -> tuple[bool, float | None, float | None]:
-    """K5: among the c that reached the target, is argmin PN equal to argmax PSNR or its
-    neighbour in the grid of those c? Returns (passed, c of min PN, c of max PSNR)."""
+def equal_fit_sweep(truth: np.ndarray, data: torch.Tensor, *,
+                    operator: Callable[[torch.Tensor], torch.Tensor], cs: Sequence[float],
+                    ref_c: float, ref_iters: int, cap: int, width: int, seed: int = 0,
+                    device: torch.device | str = "cpu") -> tuple[list[Result], float]:
+    """The equal-fit protocol of the paper's Fig. 7, with an explicit stopping rule.
+
+    BW-ReLU with scale ``ref_c`` trains ``ref_iters`` iterations; its data loss there is the
+    target. Every other c then trains from the same initialisation, with the same schedule
+    (horizon ``ref_iters``), until its data loss first reaches the target, or ``cap``
+    iterations. Each c is its own run, so a fast c stops early and costs only its iterations.
+
+    Returns
+    -------
+    (results, target)
+        One :class:`Result` per c, in the order of ``cs``, with loss, PSNR and path-norm
+        histories up to its stop (the ``ref_c`` run: ``ref_iters + 1`` rows, its last one the
+        model after ``ref_iters`` updates); and the target loss.
+    """
+    cs = [float(c) for c in cs]
+    if float(ref_c) not in cs:
+        raise ValueError(f"the reference c = {ref_c} must be one of the swept c {cs}")
+    if not 1 <= ref_iters <= cap:
+        raise ValueError(f"need 1 <= ref_iters <= cap, got {ref_iters}, {cap}")
+    truth = np.asarray(truth, np.float64)
+    shape = truth.shape
+    kw = {"operator": operator, "truth": torch.as_tensor(truth), "seed": seed,
+          "track_norm": True, "horizon": ref_iters, "device": device}
+
+    def run(c: float, iters: int, stop) -> Result:
+        spec, lr = settings("bw", "ct", width, max(shape[:2]), (c,))
+        f = inr.fit(spec, shape, data, iters=iters, lr=lr, stop=stop, **kw)
+        return _results("bw", spec, f, truth, lr)[0]
+
+    ref = run(float(ref_c), ref_iters + 1, lambda t, loss: t >= ref_iters)
+    target = float(ref.loss[-1])
+    out = {float(ref_c): ref}
+    for c in cs:
+        if c not in out:
+            out[c] = run(c, cap, lambda t, loss: bool((loss <= target).all()))
+    return [out[c] for c in cs], target
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The paper's selection rule read at equal fit.
+
+    ``n_reached`` of ``n_total`` values of c reached the target; among those, ``c_pn`` has
+    the smallest path norm and ``c_psnr`` the highest PSNR; ``psnr_gap`` is PSNR(c_pn) −
+    PSNR(c_psnr) (0 when the minimum-norm c is the best, negative otherwise); ``steps`` is
+    the distance between c_pn and c_psnr in the swept grid."""
+
+    n_reached: int
+    n_total: int
+    c_pn: float | None
+    c_psnr: float | None
+    psnr_gap: float
+    steps: int | None
+    missed: tuple[float, ...] = ()
+
+    @property
+    def rule_gap(self) -> float:
+        """``psnr_gap`` when every swept c reached the common fit, else NaN: the paper's rule
+        compares values of c that fit the data equally well, so with a c missing it is not
+        applied (and a check on this value fails)."""
+        return self.psnr_gap if self.n_reached == self.n_total else float("nan")
+
+
+def selection_check(fits: Sequence[EqualFit]) -> Selection:
+    """Among the c that reached the common target, the minimum-path-norm c and the best-PSNR c.
+
+    The paper's rule holds when argmin PN = argmax PSNR, i.e. ``psnr_gap == 0``, with every
+    c at the target (:attr:`Selection.rule_gap`); it fails when a c with a larger norm
+    reconstructs better. With no c at the target nothing is selected (``psnr_gap`` −inf)."""
+    grid = [f.c for f in fits]
     ok = [f for f in fits if f.reached]
+    missed = tuple(f.c for f in fits if not f.reached)
     if not ok:
-        return False, None, None
-    cs = [f.c for f in ok]
-    i_pn = int(np.argmin([f.pn for f in ok]))
-    i_ps = int(np.argmax([f.psnr for f in ok]))
-    return abs(i_pn - i_ps) <= 1, cs[i_pn], cs[i_ps]
+        return Selection(0, len(fits), None, None, float("-inf"), None, missed)
+    f_pn = ok[int(np.argmin([f.pn for f in ok]))]
+    f_ps = ok[int(np.argmax([f.psnr for f in ok]))]
+    return Selection(len(ok), len(fits), f_pn.c, f_ps.c, f_pn.psnr - f_ps.psnr,
+                     abs(grid.index(f_pn.c) - grid.index(f_ps.c)), missed)
+
+
+def psnr_texts(prefix: str, results: Sequence[Result],
+               models: Sequence[tuple[str, float | None]]) -> dict[str, str]:
+    """Each model's PSNR as text for the chapter's prose, keyed ``psnr_<prefix>_<kind>[<c>]``
+    (e.g. ``psnr_ct_bw3``); ``"not run"`` for a model the profile skipped."""
+    out = {}
+    for kind, c in models:
+        key = f"psnr_{prefix}_{kind}" + ("" if c is None else f"{c:g}")
+        hit = [r for r in results if r.kind == kind and (c is None or r.c == c)]
+        out[key] = f"{hit[0].psnr:.1f}" if hit else "not run"
+    return out
+
+
+def sweep_texts(fits: Sequence[EqualFit], grid: Sequence[float], cap: int) -> dict[str, str]:
+    """The equal-fit sweep as text for the chapter's prose, for every c of ``grid`` (the full
+    profile's): ``c4_it_c<c>`` (iterations to the target, or the miss), ``c4_pn_c<c>`` and
+    ``c4_psnr_c<c>``; ``"not run"`` for a c the profile did not sweep."""
+    by_c = {f.c: f for f in fits}
+    out = {}
+    for c in grid:
+        f = by_c.get(float(c))
+        out[f"c4_it_c{c:g}"] = ("not run" if f is None else str(f.iteration) if f.reached
+                                else f"missed (cap {cap})")
+        out[f"c4_pn_c{c:g}"] = "not run" if f is None else f"{f.pn:.0f}"
+        out[f"c4_psnr_c{c:g}"] = "not run" if f is None else f"{f.psnr:.1f}"
+    return out
+
+
+def sweep_table(fits: Sequence[EqualFit]) -> str:
+    """A plain-text table of the equal-fit sweep: per c, whether and when it reached the
+    target, and its data loss, PSNR and path norm there."""
+    rows = [f"{'c':>4} {'reached':>8} {'iteration':>10} {'MSE':>10} {'PSNR (dB)':>10} {'PN':>8}"]
+    for f in fits:
+        rows.append(f"{f.c:4g} {str(f.reached):>8} {f.iteration:10d} {f.loss:10.3e} "
+                    f"{f.psnr:10.2f} {f.pn:8.1f}")
+    return "\n".join(rows)
+
+
+def timing_table(results: Sequence[Result], iters: int, n_pixels: int, gemm: float) -> str:
+    """Seconds per training step, pixel·iterations per second and achieved GFLOP/s (also as a
+    fraction of a bare GEMM's ``gemm`` GFLOP/s) of each trained model."""
+    rows = [f"{'model':<16}{'ms/iter':>9}{'Mpix*it/s':>11}{'GFLOP/s':>9}{'of GEMM':>9}"]
+    for r in results:
+        per = r.seconds / iters
+        gf = r.flops / per / 1e9
+        rows.append(f"{r.name:<16}{per * 1e3:9.1f}{n_pixels / per / 1e6:11.2f}{gf:9.2f}"
+                    f"{gf / gemm:9.0%}")
+    return "\n".join(rows)
 
 
 def plot_grid(truth: np.ndarray, results: Sequence[Result], title: str, err_max: float = 0.25):

@@ -1,110 +1,344 @@
-"""Claims and verdicts: every claim of a chapter is an executable check.
+"""Claims and verdicts: every claim of a chapter is judged by named checks, never by a typed word.
 
-A verdict is computed from the checks, never typed:
+A :class:`Check` holds a measured value, a comparison and a threshold; whether it passed is
+computed from them (it cannot be set). A :class:`Claim` holds the paper's statement and its
+checks; its verdict, the rule text and the measured text are derived from the checks, so the
+rule shown is the rule applied:
 
-* ``reproduced``     -- every check of the claim passes;
+* ``reproduced``     -- every check passes;
 * ``partly``         -- some checks pass, some do not;
 * ``not reproduced`` -- no check passes;
-* ``refined``        -- the literal statement fails on a computed counter-example, and a
-  corrected statement (given in ``statement``/``measured``) passes its checks.
+* ``refined``        -- a computed counter-example refutes the literal statement (the claim's
+  ``refutation`` check passes) and every check of the corrected statement passes. With the
+  counter-example shown, a corrected statement whose checks all fail is ``not reproduced``,
+  and one whose checks partly pass is ``partly``.
+
+A claim of kind ``"book"`` is one of the book's own checks (an engine cross-check, an
+observation the paper does not make): it is shown apart and never counted as a reproduction.
+``note_checks`` show a rule of the paper's note that the chapter replaced, with its outcome,
+beside the rule applied; they do not enter the verdict.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Mapping
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
 
-__all__ = ["VERDICTS", "Claim", "VerdictTable", "fmt", "verdict"]
+__all__ = ["VERDICTS", "KINDS", "OPS", "Check", "Claim", "VerdictTable", "fmt", "verdict",
+           "at_most", "below", "at_least", "above", "between", "equal", "true", "section_label"]
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "refined")
+#: ``paper``: a claim of the paper (counted); ``book``: the book's own check (shown apart).
+KINDS = ("paper", "book")
+#: Comparisons a check may make, with the symbol its rule text shows.
+OPS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">", "in": "in", "==": "=", "is": "is"}
 
 
-def verdict(checks: bool | Mapping[str, bool], *, refined_by: bool | None = None) -> str:
-    """The verdict of a claim from the outcome of its checks.
-
-    Parameters
-    ----------
-    checks
-        One boolean, or ``{check name: passed}`` for a claim with several checks.
-    refined_by
-        ``True`` when a counter-example to the claim's literal statement was computed;
-        then the verdict is ``refined`` if all ``checks`` (those of the corrected
-        statement) pass, and ``partly`` otherwise.
-    """
-    outcomes = [bool(checks)] if isinstance(checks, bool) else [bool(v) for v in checks.values()]
-    if not outcomes:
-        raise ValueError("a verdict needs at least one check")
-    if refined_by:
-        return "refined" if all(outcomes) else "partly"
-    if all(outcomes):
-        return "reproduced"
-    return "partly" if any(outcomes) else "not reproduced"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One row of a chapter's verdict table.
-
-    ``paper`` is what the paper states or reports, ``measured`` what we measured (a string
-    at stable precision), ``rule`` the numerical rule applied, ``full_only`` a reason when
-    the check is only meaningful at ``full`` scale (its ``smoke`` verdict is then advisory).
-    """
-
-    id: str
-    statement: str
-    paper: str
-    measured: str
-    rule: str
-    verdict: str
-    full_only: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
-        if not self.id:
-            raise ValueError("a claim needs an id such as 'C1'")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def fmt(x: float, digits: int = 3) -> str:
+def fmt(x: Any, digits: int = 3) -> str:
     """``x`` with ``digits`` significant digits, in a form that is stable across runs."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, (int,)) and not isinstance(x, bool):
+        return str(x)
+    if x is None:
+        return "none"
+    x = float(x)
+    if math.isnan(x):
         return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
     if x == 0:
         return "0"
     return f"{x:.{digits}g}"
 
 
+def _number(v: Any) -> float | int | bool:
+    """A measured value as a plain Python bool, int or float (NumPy and torch scalars too)."""
+    if hasattr(v, "item") and not isinstance(v, (bool, int, float)):
+        v = v.item()
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return v
+    raise TypeError(f"a check's value must be a number or a bool, got {type(v).__name__} {v!r}")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named comparison of a measured value with a threshold; ``passed`` is computed.
+
+    Build checks with :func:`at_most`, :func:`below`, :func:`at_least`, :func:`above`,
+    :func:`between`, :func:`equal` and :func:`true`. A NaN value fails every comparison.
+    """
+
+    name: str
+    value: float | int | bool
+    op: str
+    threshold: Any = None
+    unit: str = ""
+    passed: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError("a check needs a name")
+        if self.op not in OPS:
+            raise ValueError(f"unknown comparison {self.op!r}; valid: {', '.join(OPS)}")
+        object.__setattr__(self, "value", _number(self.value))
+        v, t = self.value, self.threshold
+        if self.op == "is":
+            if not isinstance(v, bool):
+                raise TypeError(f"check {self.name!r}: 'is' compares a bool, got {v!r}")
+            ok = v is bool(t)
+        elif self.op == "in":
+            lo, hi = (float(a) for a in t)
+            if not lo <= hi:
+                raise ValueError(f"check {self.name!r}: empty interval [{lo}, {hi}]")
+            ok = lo <= float(v) <= hi
+        elif self.op == "==":
+            ok = v == t
+        else:
+            t = float(_number(t))
+            x = float(v)
+            ok = {"<=": x <= t, "<": x < t, ">=": x >= t, ">": x > t}[self.op]
+        if isinstance(v, float) and math.isnan(v):
+            ok = False
+        object.__setattr__(self, "passed", bool(ok))
+
+    @property
+    def rule(self) -> str:
+        """The rule applied, e.g. ``max error ≤ 1e-12``."""
+        u = f" {self.unit}" if self.unit else ""
+        if self.op == "in":
+            lo, hi = self.threshold
+            return f"{self.name} in [{fmt(lo)}, {fmt(hi)}]{u}"
+        if self.op == "is":
+            return f"{self.name}"
+        return f"{self.name} {OPS[self.op]} {fmt(self.threshold)}{u}"
+
+    @property
+    def measured(self) -> str:
+        """What was measured, e.g. ``max error = 3.1e-15``."""
+        if self.op == "is":
+            return f"{self.name}: {'yes' if self.value else 'no'}"
+        u = f" {self.unit}" if self.unit else ""
+        return f"{self.name} = {fmt(self.value)}{u}"
+
+    def to_dict(self) -> dict:
+        thr = self.threshold
+        if isinstance(thr, tuple):
+            thr = list(thr)
+        return {"name": self.name, "value": _json_number(self.value), "op": self.op,
+                "threshold": _json_number(thr) if not isinstance(thr, list)
+                else [_json_number(float(a)) for a in thr],
+                "unit": self.unit, "passed": self.passed, "rule": self.rule,
+                "measured": self.measured}
+
+
+def _json_number(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return fmt(v)
+    return v
+
+
+def at_most(name: str, value: Any, limit: float, unit: str = "") -> Check:
+    """Passes when ``value ≤ limit``."""
+    return Check(name, value, "<=", limit, unit)
+
+
+def below(name: str, value: Any, limit: float, unit: str = "") -> Check:
+    """Passes when ``value < limit``."""
+    return Check(name, value, "<", limit, unit)
+
+
+def at_least(name: str, value: Any, limit: float, unit: str = "") -> Check:
+    """Passes when ``value ≥ limit``."""
+    return Check(name, value, ">=", limit, unit)
+
+
+def above(name: str, value: Any, limit: float, unit: str = "") -> Check:
+    """Passes when ``value > limit``."""
+    return Check(name, value, ">", limit, unit)
+
+
+def between(name: str, value: Any, lo: float, hi: float, unit: str = "") -> Check:
+    """Passes when ``lo ≤ value ≤ hi``."""
+    return Check(name, value, "in", (lo, hi), unit)
+
+
+def equal(name: str, value: Any, expected: Any) -> Check:
+    """Passes when ``value == expected`` (exact: integers, counts, labels)."""
+    return Check(name, value, "==", expected)
+
+
+def true(name: str, value: Any) -> Check:
+    """Passes when the computed condition ``value`` (a bool) holds; ``name`` says what it is.
+
+    Prefer a numeric check where there is a number to show: a bare condition hides how
+    close it came.
+    """
+    return Check(name, bool(_number(value)) if not isinstance(value, bool) else value, "is", True)
+
+
+def verdict(checks: Sequence[Check], refutation: Check | None = None) -> str:
+    """The verdict of a claim from its checks (see the module docstring)."""
+    if isinstance(checks, (bool, dict)) or not all(isinstance(c, Check) for c in checks):
+        raise TypeError("a verdict is computed from Check objects (claims.at_most, ...), "
+                        "not from booleans")
+    outcomes = [c.passed for c in checks]
+    if not outcomes:
+        raise ValueError("a verdict needs at least one check")
+    if refutation is not None and refutation.passed:
+        if all(outcomes):
+            return "refined"
+        return "partly" if any(outcomes) else "not reproduced"
+    if all(outcomes):
+        return "reproduced"
+    return "partly" if any(outcomes) else "not reproduced"
+
+
+def section_label(chapter: str, claim_id: str) -> str:
+    """The MyST label of a claim's section, e.g. ``ch01-c1`` (``(ch01-c1)=`` above its heading)."""
+    return f"ch{chapter[:2]}-{claim_id.lower()}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of a chapter's verdict table; verdict, rule and measured text are derived.
+
+    ``paper`` is what the paper states or reports (nothing else), ``checks`` the named checks
+    of ``statement``, ``refutation`` a check that passes when a computed counter-example
+    refutes the paper's literal statement, ``note_checks`` replaced rules shown beside ours,
+    ``detail`` measured context (computed text), ``full_only`` a reason when the claim is only
+    meaningful at ``full`` scale (its ``smoke`` verdict is then advisory).
+    """
+
+    id: str
+    statement: str
+    paper: str
+    checks: tuple[Check, ...]
+    refutation: Check | None = None
+    note_checks: tuple[Check, ...] = ()
+    kind: str = "paper"
+    detail: str = ""
+    full_only: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not re.fullmatch(r"[A-Z][A-Za-z]*\d+[a-z]?", self.id):
+            raise ValueError(f"a claim needs an id such as 'C1', got {self.id!r}")
+        object.__setattr__(self, "checks", tuple(self.checks))
+        object.__setattr__(self, "note_checks", tuple(self.note_checks))
+        if not self.checks:
+            raise ValueError(f"claim {self.id} has no checks: a verdict is computed from checks")
+        for c in self.checks + self.note_checks + ((self.refutation,) if self.refutation else ()):
+            if not isinstance(c, Check):
+                raise TypeError(f"claim {self.id}: checks must be Check objects, got {c!r}")
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"claim {self.id}: check names must be distinct, got {names}")
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id}: kind {self.kind!r} is not one of {KINDS}")
+        for name in ("statement", "paper"):
+            if not str(getattr(self, name)).strip():
+                raise ValueError(f"claim {self.id} needs a {name}")
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.checks, self.refutation)
+
+    @property
+    def rule(self) -> str:
+        parts = ([f"counter-example: {self.refutation.rule}"] if self.refutation else [])
+        return "; ".join(parts + [c.rule for c in self.checks])
+
+    @property
+    def measured(self) -> str:
+        parts = ([self.refutation.measured] if self.refutation else [])
+        parts += [c.measured for c in self.checks]
+        return "; ".join(parts) + (f" ({self.detail})" if self.detail else "")
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "statement": self.statement,
+                "paper": self.paper, "verdict": self.verdict, "measured": self.measured,
+                "rule": self.rule, "detail": self.detail, "full_only": self.full_only,
+                "checks": [c.to_dict() for c in self.checks],
+                "refutation": self.refutation.to_dict() if self.refutation else None,
+                "note_checks": [c.to_dict() for c in self.note_checks]}
+
+
+def _esc(s: object) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def _mark(c: Check) -> str:
+    return "pass" if c.passed else "FAIL"
+
+
 class VerdictTable:
-    """The verdict table a chapter ends with: plain text (checked by nbval) and Markdown."""
+    """The verdict table a chapter ends with: plain text (checked by nbval) and Markdown.
 
-    columns = ("id", "verdict", "paper", "measured", "rule")
+    One row per claim of the paper, its checks listed under it; the book's own checks follow
+    in a table of their own.
+    """
 
-    def __init__(self, chapter: str, profile: str, claims: list[Claim]):
+    def __init__(self, chapter: str, profile: str, claims: Iterable[Claim]):
         self.chapter, self.profile, self.claims = chapter, profile, list(claims)
 
-    def rows(self) -> list[tuple[str, ...]]:
-        return [tuple(getattr(c, k) for k in self.columns) for c in self.claims]
+    @property
+    def paper_claims(self) -> list[Claim]:
+        return [c for c in self.claims if c.kind == "paper"]
+
+    @property
+    def book_checks(self) -> list[Claim]:
+        return [c for c in self.claims if c.kind == "book"]
 
     def __repr__(self) -> str:
         lines = [f"Verdicts of {self.chapter} (profile {self.profile})"]
-        for c in self.claims:
-            flag = "  [full-only]" if c.full_only else ""
-            lines.append(f"{c.id:<4} {c.verdict.upper()}{flag}")
-            lines.append(f"     paper:    {c.paper}")
-            lines.append(f"     measured: {c.measured}")
-            lines.append(f"     rule:     {c.rule}")
+        for title, group in (("", self.paper_claims),
+                             ("The book's own checks (not counted as reproductions)",
+                              self.book_checks)):
+            if not group:
+                continue
+            if title:
+                lines.append(title)
+            for c in group:
+                flag = "  [full-only]" if c.full_only else ""
+                lines.append(f"{c.id:<4} {c.verdict.upper()}{flag}")
+                lines.append(f"     paper:    {c.paper}")
+                if c.refutation:
+                    lines.append(f"     counter-example [{_mark(c.refutation)}] "
+                                 f"{c.refutation.measured} (rule: {c.refutation.rule})")
+                for k in c.checks:
+                    lines.append(f"     [{_mark(k)}] {k.measured}   (rule: {k.rule})")
+                for k in c.note_checks:
+                    lines.append(f"     planned rule, not applied: [{_mark(k)}] {k.measured}   "
+                                 f"(rule: {k.rule})")
+                if c.detail:
+                    lines.append(f"     detail:   {c.detail}")
         return "\n".join(lines)
 
-    def _repr_markdown_(self) -> str:
-        def esc(s: str) -> str:
-            return str(s).replace("|", "\\|").replace("\n", " ")
-
-        out = ["| claim | verdict | the paper | we measured | rule |", "|---|---|---|---|---|"]
-        for c in self.claims:
+    def _rows(self, group: list[Claim]) -> list[str]:
+        out = ["| claim | verdict | the paper | checks: measured (rule) |", "|---|---|---|---|"]
+        for c in group:
             v = f"**{c.verdict}**" + (" (full-only)" if c.full_only else "")
-            out.append(f"| {c.id} | {v} | {esc(c.paper)} | {esc(c.measured)} | {esc(c.rule)} |")
+            items = []
+            if c.refutation:
+                items.append(f"counter-example {_mark(c.refutation)}: {c.refutation.measured} "
+                             f"({c.refutation.rule})")
+            items += [f"{_mark(k)}: {k.measured} ({k.rule})" for k in c.checks]
+            items += [f"planned rule, not applied, {_mark(k)}: {k.measured} ({k.rule})"
+                      for k in c.note_checks]
+            cell = "<br>".join(_esc(i) for i in items)
+            link = f"[{c.id}](#{section_label(self.chapter, c.id)})"
+            out.append(f"| {link} | {v} | {_esc(c.paper)} | {cell} |")
+        return out
+
+    def _repr_markdown_(self) -> str:
+        out = self._rows(self.paper_claims)
+        if self.book_checks:
+            out += ["", "The book's own checks (not counted as reproductions):", ""]
+            out += self._rows(self.book_checks)
         return "\n".join(out)

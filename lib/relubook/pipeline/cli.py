@@ -149,14 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="relubook", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the chapters and whether each is fresh").set_defaults(func=cmd_list)
+    sub.add_parser("list", help="the chapters and whether each is fresh"
+                   ).set_defaults(func=cmd_list)
     r = sub.add_parser("run", help="execute chapters with papermill")
     r.add_argument("chapter", help="NN, slug, NN_slug, 'all' or 'stale'")
     r.add_argument("--profile", default="full", help=f"one of {', '.join(profiles.PROFILES)}")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting of the chapter's profile table (JSON value)")
-    r.add_argument("--out", help="folder for the executed copy (a full run with --out is not committed)")
+    r.add_argument("--out", help="folder for the executed copy (a full run with --out is not "
+                   "committed)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell")
     r.set_defaults(func=cmd_run)
@@ -170,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_deps)
     sub.add_parser("timings", help="per-chapter wall times (smoke in build/, committed full)"
                    ).set_defaults(func=cmd_timings)
-    sub.add_parser("pages", help="write the dashboard and status pages").set_defaults(func=cmd_pages)
+    sub.add_parser("pages", help="write the dashboard and status pages"
+                   ).set_defaults(func=cmd_pages)
     return p
 
 
@@ -184,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"relubook: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("relubook: interrupted; committed notebooks and records are unchanged", file=sys.stderr)
+        print("relubook: interrupted; committed notebooks and records are unchanged",
+              file=sys.stderr)
         return 130
 
 

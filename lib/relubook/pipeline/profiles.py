@@ -1,6 +1,6 @@
 """Execution profiles and parameter validation.
 
-Every chapter runs under a ``profile``: ``smoke`` (at most ~90 s on 2 CPU cores, used by
+Every chapter runs under a ``profile``: ``smoke`` (at most 60 s on 2 CPU cores, used by
 the tests) or ``full`` (at most ~15 min, the book's figures). A chapter declares its ``full``
 settings and, separately, the few settings its ``smoke`` profile changes (the *smoke diff*);
 :func:`resolve` validates both, picks one profile and applies validated overrides.

@@ -6,7 +6,7 @@ In a notebook::
     cfg = run.configure({"n": 1000, "lr": 0.1, ...}, smoke={"n": 100})   # full, smoke diff
     run.config_table()    # setting | full | smoke
     ...
-    run.claim("C1", statement=..., paper=..., measured=..., rule=..., verdict=claims.verdict(ok))
+    run.claim("C1", statement=..., paper=..., checks=[claims.at_most("max error", err, 1e-12)])
     run.finish()          # last cell: writes the record, shows the verdict table
 """
 
@@ -20,10 +20,10 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import paths, profiles, records, seeding
-from .claims import Claim, VerdictTable
+from .claims import Check, Claim, VerdictTable
 
 __all__ = ["VERSIONED", "Run", "imported_lib_modules", "start", "versions"]
 
@@ -95,10 +95,21 @@ class Run:
             raise RuntimeError("config_table() called before configure()")
         return profiles.ConfigTable(self.full, self.smoke, self.profile, self.overrides)
 
-    def claim(self, id: str, *, statement: str, paper: str, measured: str, rule: str,
-              verdict: str, full_only: str | None = None) -> Claim:
-        """Record the verdict of one claim (replacing an earlier one with the same id)."""
-        c = Claim(id, statement, paper, measured, rule, verdict, full_only)
+    def claim(self, id: str, *, statement: str, paper: str, checks: Sequence[Check],
+              refutation: Check | None = None, note_checks: Sequence[Check] = (),
+              kind: str = "paper", detail: str = "", full_only: str | None = None,
+              **typed: Any) -> Claim:
+        """Record one claim, judged by its named ``checks`` (replacing one with the same id).
+
+        The verdict, the rule text and the measured text are derived from the checks
+        (:class:`relubook.pipeline.claims.Claim`); there is no way to type them.
+        """
+        if typed:
+            raise TypeError(f"run.claim() takes checks, not {', '.join(sorted(typed))}: the "
+                            "verdict, rule and measured text are computed from the checks "
+                            "(claims.at_most, claims.between, ...)")
+        c = Claim(id, statement, paper, tuple(checks), refutation, tuple(note_checks), kind,
+                  detail, full_only)
         self.claims = [x for x in self.claims if x.id != id] + [c]
         return c
 

@@ -12,13 +12,15 @@ function by a table look-up (one index, one fused multiply-add), which is what t
 Every model here is a *batch* of ``n`` independent networks with the same architecture,
 stored as a :class:`relubook.core.mlp.StackedMLP` (weights ``(n, fan_out, fan_in)``, as
 ``torch.nn.Linear``); the forward pass is batched matrix products, so sweeps over ``c`` are
-one tensor program. ``kind`` is one of :data:`MODELS`: ``bw`` (BW-ReLU), ``relu``, ``pe`` (ReLU + positional encoding), ``siren``,
+one tensor program. ``kind`` is one of :data:`MODELS`: ``bw`` (BW-ReLU), ``relu``, ``pe``
+(ReLU + positional encoding), ``siren``,
 ``wire`` (complex Gabor wavelet), ``gauss``. Definitions follow the paper's code (which copies
 the WIRE repository's baselines): ``L`` nonlinear layers, then one linear layer.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from ..core.training import adam, exp_decay
 
 __all__ = [
     "A", "KNOTS", "SLOPES", "KNOT_VALUES", "MODELS", "psi_relu", "interval_index", "psi",
+    "psi_moment", "psi_identities",
     "Spec", "nyquist_freqs", "positional_encoding", "INR", "path_norm", "train_flops", "Fit",
     "fit", "grid", "gemm_gflops", "Shallow1D", "tv_derivative", "fit_1d",
 ]
@@ -126,6 +129,72 @@ def psi(t: torch.Tensor, c: float | torch.Tensor = 1.0) -> torch.Tensor:
     if c.numel() != 1:
         raise ValueError("psi takes one scalar c; INR handles one c per network")
     return _ScaledPsi.apply(t.reshape(1, 1, -1), c.reshape(1, 1, 1)).reshape(t.shape)
+
+
+def psi_moment(p: int, center: float = 0.0) -> float:
+    r"""The moment :math:`\int_{\mathbb R}(t-t_0)^p\,\psi(t)\,dt`, exactly (up to float64 rounding).
+
+    ψ is linear on each of its 6 pieces between the knots and zero outside [0, 3], so the
+    integrand is a polynomial of degree p + 1 on each piece, which Gauss–Legendre quadrature
+    with ⌈(p + 2)/2⌉ nodes per piece integrates exactly. Closed forms: ∫ψ = ∫tψ = 0 (two
+    vanishing moments) and ∫(t − 3/2)²ψ = −1/24.
+
+    Parameters
+    ----------
+    p
+        The order p ≥ 0.
+    center
+        The point t_0 about which the moment is taken.
+    """
+    if int(p) != p or p < 0:
+        raise ValueError(f"the order p must be a non-negative integer, got {p!r}")
+    nodes, weights = np.polynomial.legendre.leggauss(int(p) // 2 + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(KNOTS):
+        t = 0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)          # interior points only
+        y = psi(torch.as_tensor(t, dtype=torch.float64)).numpy()
+        total += 0.5 * (hi - lo) * float(np.sum(weights * (t - center) ** int(p) * y))
+    return total
+
+
+def psi_identities(n_grid: int = 50_001) -> dict[str, float]:
+    """The measured gaps of ψ's exact identities (float64), for the chapter's checks.
+
+    On a grid of ``n_grid`` points of [−1, 4] plus the knots: the largest difference between
+    :func:`psi_relu` and :func:`psi` in values and in gradients, the largest |ψ| outside
+    (0, 3), the largest |ψ(3 − t) − ψ(t)|, the largest error of the knot values; the moments
+    ∫ψ, ∫tψ and ∫(t − 3/2)²ψ (:func:`psi_moment`); Σ|a_j|, Σa_j and Σa_j k_j.
+
+    Returns
+    -------
+    dict
+        ``value_gap``, ``grad_gap``, ``outside_max``, ``symmetry_gap``, ``knot_gap``,
+        ``moment0``, ``moment1``, ``moment2_centered``, ``sum_abs_a``, ``sum_a``, ``sum_ak``.
+    """
+    if n_grid < 2:
+        raise ValueError(f"n_grid must be >= 2, got {n_grid}")
+    knots = torch.tensor(KNOTS, dtype=torch.float64)
+    t = torch.cat([torch.linspace(-1, 4, n_grid, dtype=torch.float64), knots])
+    ta, tb = t.clone().requires_grad_(), t.clone().requires_grad_()
+    ya, yb = psi_relu(ta), psi(tb)
+    ya.sum().backward()
+    yb.sum().backward()
+    y = yb.detach()
+    a, k = np.asarray(A), np.asarray(KNOTS)
+    return {
+        "value_gap": float((ya.detach() - y).abs().max()),
+        "grad_gap": float((ta.grad - tb.grad).abs().max()),
+        "outside_max": float(y[(t <= 0) | (t >= 3)].abs().max()),
+        "symmetry_gap": float((psi(3 - t) - y).abs().max()),
+        "knot_gap": float((psi(knots) - torch.tensor(KNOT_VALUES, dtype=torch.float64))
+                          .abs().max()),
+        "moment0": psi_moment(0),
+        "moment1": psi_moment(1),
+        "moment2_centered": psi_moment(2, 1.5),
+        "sum_abs_a": float(np.abs(a).sum()),
+        "sum_a": float(a.sum()),
+        "sum_ak": float((a * k).sum()),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +310,10 @@ class INR(nn.Module):
         # wire: exp(j ω0 z − |σ0 z|²) = exp(−ω0 Im z − σ0²|z|²)·(cos ω0 Re z + j sin ω0 Re z),
         # evaluated in real arithmetic (about twice as fast as the complex exp on CPU)
         a, b = (z.real, z.imag) if z.is_complex() else (z, None)
-        e = (a * a + b * b) * s.sigma0 ** 2 + s.omega0 * b if b is not None else (a * a) * s.sigma0 ** 2
+        if b is not None:
+            e = (a * a + b * b) * s.sigma0 ** 2 + s.omega0 * b
+        else:
+            e = (a * a) * s.sigma0 ** 2
         mag = torch.exp(-e)
         ph = s.omega0 * a
         return torch.complex(mag * torch.cos(ph), mag * torch.sin(ph))
@@ -272,7 +344,8 @@ def path_norm(model: INR) -> torch.Tensor:
 
     PN = c · Σ_{l=1..L} Σ_k ‖W_l[k,:]‖₂ · ‖W_{l+1}[:,k]‖₂ (in-weights of neuron k of layer l
     times its out-weights; W_{L+1} is the output layer): c times
-    :func:`relubook.core.norms.variation_norm`, the sum of the layers' shallow variation norms. Like the paper's code it omits ψ's factor Σ|a_j| = 16, which does not
+    :func:`relubook.core.norms.variation_norm`, the sum of the layers' shallow variation norms.
+    Like the paper's code it omits ψ's factor Σ|a_j| = 16, which does not
     change an argmin over c. For a shallow net, 16·PN bounds (in 1-D equals) TV(f').
     """
     if model.spec.kind != "bw":
@@ -315,6 +388,7 @@ def fit(spec: Spec, shape: tuple[int, int, int], target: torch.Tensor, *, iters:
         horizon: int | None = None, decay: float = 0.1,
         operator: Callable[[torch.Tensor], torch.Tensor] | None = None,
         truth: torch.Tensor | None = None, track_norm: bool = False, seed: int = 0,
+        stop: Callable[[int, np.ndarray], bool] | None = None,
         device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Fit:
     """Train a batch of INRs full-batch with Adam and MSE on ``operator(image)`` vs ``target``.
 
@@ -334,6 +408,11 @@ def fit(spec: Spec, shape: tuple[int, int, int], target: torch.Tensor, *, iters:
         Ground-truth image ``(H, W, C)``: when given, image PSNR is recorded every iteration.
     track_norm
         Record :func:`path_norm` every iteration (BW only).
+    stop
+        ``stop(t, losses)``, called with the data losses ``(n,)`` of the model after t updates:
+        when it returns True, training ends there, before update t (e.g. the equal-fit rule,
+        ``lambda t, l: (l <= target).all()``). The histories then have t + 1 rows and
+        ``image`` is that model; ``iters`` is the cap.
     """
     if iters < 1 or lr <= 0:
         raise ValueError(f"need iters >= 1 and lr > 0, got {iters}, {lr}")
@@ -362,8 +441,14 @@ def fit(spec: Spec, shape: tuple[int, int, int], target: torch.Tensor, *, iters:
             pn_h[t] = path_norm(model).cpu().numpy()
 
     t0 = time.perf_counter()
-    adam(model.parameters(), losses, iters, lr, schedule=exp_decay(lr, horizon or iters, decay),
-         record=record)
+    done = adam(model.parameters(), losses, iters, lr,
+                schedule=exp_decay(lr, horizon or iters, decay), record=record,
+                stop=None if stop is None else (lambda t, per, img: stop(t, loss_h[t])))
+    if done < iters:                 # stopped before update `done`: the model recorded there
+        rows = done + 1
+        loss_h = loss_h[:rows]
+        psnr_h = None if psnr_h is None else psnr_h[:rows]
+        pn_h = None if pn_h is None else pn_h[:rows]
     seconds = time.perf_counter() - t0
     with torch.no_grad():
         img = model(coords).view(n, height, width_px, channels).cpu().numpy().astype(np.float64)
@@ -403,12 +488,14 @@ def gemm_gflops(m: int, k: int, n: int, repeats: int = 20, dtype=torch.float32,
 
 
 # --------------------------------------------------------------------------------------------
-# 1-D illustration: one hidden BW layer with a linear skip, f(x) = Σ_k v_k ψ(c(w_k x + b_k)) + αx + β
+# 1-D illustration: one hidden BW layer with a linear skip,
+# f(x) = Σ_k v_k ψ(c(w_k x + b_k)) + αx + β
 # --------------------------------------------------------------------------------------------
 
 @dataclass
 class Shallow1D:
-    """Parameters of ``n`` 1-D BW networks (float64): ``w, b, v`` (n, K); ``alpha, beta, c`` (n,)."""
+    """Parameters of ``n`` 1-D BW networks (float64): ``w, b, v`` (n, K); ``alpha, beta, c``
+    (n,)."""
 
     w: np.ndarray
     b: np.ndarray
@@ -429,7 +516,8 @@ class Shallow1D:
         x = np.asarray(x, dtype=np.float64)
         z = self.c[:, None, None] * (self.w[:, None, :] * x[None, :, None] + self.b[:, None, :])
         dpsi = np.asarray(SLOPES)[interval_index(torch.from_numpy(z)).numpy()]
-        return (dpsi * (self.c[:, None] * self.v * self.w)[:, None, :]).sum(-1) + self.alpha[:, None]
+        slope = (self.c[:, None] * self.v * self.w)[:, None, :]
+        return (dpsi * slope).sum(-1) + self.alpha[:, None]
 
     def kinks(self) -> np.ndarray:
         """Knot locations x = (k_j/c − b_k)/w_k of every neuron: shape (n, 7K)."""

@@ -1,8 +1,10 @@
-"""Low-rank bias of SGD with weight decay (Galanti et al., 2025): the unrolled step and the bound.
+"""Low-rank bias of SGD with weight decay (Galanti et al., 2025): the unrolled step, the bound.
 
 An SGD step with coupled weight decay on a mini-batch of size :math:`B` is
 
-.. math:: W_{t+1}=(1-\\mu\\,\\mathrm{wd})\\,W_t-\\mu\\,G_t,\\qquad G_t=\\nabla_W L_{\\tilde S_t}(W_t),
+.. math::
+
+    W_{t+1}=(1-\\mu\\,\\mathrm{wd})\\,W_t-\\mu\\,G_t,\\qquad G_t=\\nabla_W L_{\\tilde S_t}(W_t),
 
 PyTorch's ``SGD(lr=mu, weight_decay=wd)``, the paper's step with :math:`\\lambda=\\mathrm{wd}/2`.
 Each :math:`G_t` of a fully connected layer has rank :math:`\\le B`, so unrolling :math:`n`
@@ -14,7 +16,7 @@ steps writes :math:`W_T` as a decayed copy of :math:`W_{T-n}` plus a matrix of r
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,8 +24,14 @@ import torch.nn.functional as F
 
 from ..core.mlp import StackedMLP, loss_and_grads, sgd_step
 
-__all__ = ["unroll_identity", "make_torch_mlp", "linear_gradient_ranks", "theorem_rank_bound",
-           "old_memory"]
+__all__ = [
+    "linear_gradient_ranks",
+    "make_torch_mlp",
+    "max_gradient_ranks",
+    "old_memory",
+    "theorem_rank_bound",
+    "unroll_identity",
+]
 
 
 @torch.no_grad()
@@ -36,8 +44,12 @@ def unroll_identity(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, *, layer:
 
     $$(1-\\mu\\,\\mathrm{wd})^n W_{T-n}-\\mu\\sum_{j=1}^{n}(1-\\mu\\,\\mathrm{wd})^{j-1}G_{T-j}.$$
 
+    The identity follows from the SGD step by induction; the paper states it as Lemma 3.2 of
+    arXiv v7 according to a secondary summary (the lemma's text is unverified).
+
     Returns the relative residual, the numerical rank of the gradient sum (float64 SVD,
-    rtol 1e-10), ``n*B`` and the old-memory term $(1-\\mu\\,\\mathrm{wd})^n\\|W_{T-n}\\|_F/\\|W_T\\|_F$.
+    rtol 1e-10), ``n*B`` and the old-memory term
+    $(1-\\mu\\,\\mathrm{wd})^n\\|W_{T-n}\\|_F/\\|W_T\\|_F$.
     """
     if net.n_nets != 1:
         raise ValueError("unroll_identity works on a single network (C = 1)")
@@ -96,14 +108,42 @@ def linear_gradient_ranks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tens
     return out
 
 
+def max_gradient_ranks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                       batch_sizes: Sequence[int], n_batches: int,
+                       rng: np.random.Generator) -> dict[int, np.ndarray]:
+    """The largest gradient rank of every ``nn.Linear`` of ``model`` over random mini-batches.
+
+    For each $B$ in ``batch_sizes``, ``n_batches`` batches of $B$ distinct rows of ``(x, y)``
+    are drawn from ``rng`` (in that order) and :func:`linear_gradient_ranks` is taken on each.
+
+    Returns ``{B: ranks}``, ``ranks`` an int array with one entry per linear layer.
+    """
+    if n_batches < 1:
+        raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+    out = {}
+    for b in batch_sizes:
+        if not 1 <= b <= x.shape[0]:
+            raise ValueError(f"batch sizes must be in [1, {x.shape[0]}], got {b}")
+        worst = None
+        for _ in range(n_batches):
+            idx = torch.as_tensor(rng.choice(x.shape[0], int(b), replace=False))
+            r = np.asarray(linear_gradient_ranks(model, x[idx], y[idx]))
+            worst = r if worst is None else np.maximum(worst, r)
+        out[int(b)] = worst
+    return out
+
+
 def theorem_rank_bound(batch_size: int, lr: float, weight_decay: float, eps: float,
                        uses_per_example: int = 1) -> float:
     """Galanti et al.'s bound on the $\\varepsilon$-rank of $W_T/\\|W_T\\|$ after long training,
 
-    $$\\frac{m\\,B\\,\\log(2/\\varepsilon)}{2\\mu\\lambda}=\\frac{m\\,B\\,\\log(2/\\varepsilon)}{\\mu\\,\\mathrm{wd}},$$
+    $$\\frac{m\\,B\\,\\log(2/\\varepsilon)}{2\\mu\\lambda}
+      =\\frac{m\\,B\\,\\log(2/\\varepsilon)}{\\mu\\,\\mathrm{wd}},$$
 
     with PyTorch's ``weight_decay`` $\\mathrm{wd}=2\\lambda$ and $m$ = ``uses_per_example``
-    (1 for a fully connected layer). ``inf`` when ``weight_decay`` is 0.
+    (1 for a fully connected layer). ``inf`` when ``weight_decay`` is 0. The formula is
+    Theorem 3.4 of arXiv v7 as reconstructed from the abstracts, a secondary summary and the
+    official code: its constant and hypotheses are unverified against the paper's text.
     """
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")

@@ -5,9 +5,10 @@ Loss :math:`L=\\frac1{2N}\\sum_n r_n^2`, :math:`r_n=f(x_n)-y_n`, with
 Gradient flow of the network parameters, written in spline coordinates (β, μ):
 
 * :math:`\\dot\\beta_i=\\frac{v_i}{Nw_i}\\sum_{A_i}r_n(1+\\beta_ix_n)`,
-* :math:`\\dot\\mu_i=-\\frac{s_i}N\\sum_{A_i}r_n[w_i^2(x_n-\\beta_i)+v_i^2x_n]`, :math:`\\dot c=-\\bar r`.
+* :math:`\\dot\\mu_i=-\\frac{s_i}N\\sum_{A_i}r_n[w_i^2(x_n-\\beta_i)+v_i^2x_n]`,
+  :math:`\\dot c=-\\bar r`.
 
-Batched over networks: parameters are a :class:`relubook.splines.Shallow` with ``(B, H)``
+Batched over networks: parameters are a :class:`relubook.topics.splines.Shallow` with ``(B, H)``
 arrays, data ``x, y`` of shape ``(N,)`` shared by all networks. NumPy float64 throughout.
 The parameter vector of one network is ordered ``[w (H), b (H), v (H), c]``.
 """

@@ -26,7 +26,7 @@ __all__ = [
     "scheme_variances", "init_shallow", "roughness_sample", "breakpoint_pdf_gaussian",
     "expected_count_gaussian", "kappa_gaussian", "kappa_cumulative_gaussian",
     "breakpoint_pdf_pytorch", "kappa_pytorch", "kappa_cumulative_pytorch", "kappa_bin_average",
-    "kappa_histogram", "expected_rho", "slope_variance", "expected_tv_gaussian",
+    "kappa_histogram", "expected_rho", "slope_variance", "expected_tv_gaussian", "mass_near",
 ]
 
 #: Initialisation schemes known to :func:`init_shallow`.
@@ -52,7 +52,7 @@ class Spline(NamedTuple):
 
 
 def as_batch(net: Shallow) -> Shallow:
-    """``net`` as float arrays ``w, b, v`` ``(n, H)`` and ``c`` ``(n,)`` (one network becomes n = 1)."""
+    """``net`` as float arrays ``w, b, v`` ``(n, H)`` and ``c`` ``(n,)`` (one network: n = 1)."""
     w, b, v = (np.atleast_2d(np.asarray(a, dtype=float)) for a in net[:3])
     c = np.atleast_1d(np.asarray(net.c, dtype=float))
     if not (w.shape == b.shape == v.shape) or c.shape != w.shape[:1]:
@@ -187,6 +187,35 @@ def slope_energy(sp: Spline, X: float) -> np.ndarray:
     slopes = s0[:, None] + np.concatenate([np.zeros((beta.shape[0], 1)),
                                            np.cumsum(m_sorted, axis=1)], axis=1)
     return np.sum(np.diff(knots, axis=1) * slopes**2, axis=1) / (2 * X)
+
+
+def mass_near(sp: Spline, points: np.ndarray, radius: float) -> np.ndarray:
+    r"""Share of the delta-slope mass Σ|μ_i| whose breakpoints lie within ``radius`` of a point.
+
+    .. math:: \frac{\sum_i |\mu_i|\,1[\min_n|\beta_i-x_n|<r]}{\sum_i|\mu_i|}
+
+    Parameters
+    ----------
+    sp : Spline
+        Spline coordinates of ``n`` networks.
+    points : numpy.ndarray
+        The points x_n (e.g. the data), shape ``(P,)``.
+    radius : float
+        The radius r > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        One share in [0, 1] per network, shape ``(n,)``.
+    """
+    if radius <= 0:
+        raise ValueError(f"radius must be positive, got {radius!r}")
+    points = np.asarray(points, dtype=float).ravel()
+    if points.size == 0:
+        raise ValueError("need at least one point")
+    beta, mu = np.atleast_2d(sp.beta), np.abs(np.atleast_2d(sp.mu))
+    near = np.min(np.abs(beta[:, :, None] - points), axis=2) < radius
+    return np.sum(mu * near, axis=1) / np.sum(mu, axis=1)
 
 
 # ------------------------------------------------------------------- initialisation

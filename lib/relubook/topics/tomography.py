@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["angles", "Radon", "fbp", "box_down", "bicubic_up", "measurements_per_pixel"]
+__all__ = ["angles", "Radon", "radon_gap", "fbp", "box_down", "bicubic_up",
+           "measurements_per_pixel"]
 
 
 
@@ -65,6 +66,21 @@ class Radon:
                             align_corners=True)                  # (nA, m, S, S)
         sino = rot.sum(dim=2)                                    # sum over rows: (nA, m, S)
         return sino.permute(1, 0, 2).reshape(*lead, self.n_angles, S)
+
+
+def radon_gap(image: np.ndarray, theta: Sequence[float]) -> float:
+    """max |R(image) − skimage.radon(image)| / max |skimage.radon(image)|, in float64: how far
+    :class:`Radon` is from scikit-image's ``radon(circle=True)`` on a square image that vanishes
+    outside its inscribed disc (rounding only, when the rotation centre and orientation agree)."""
+    from skimage.transform import radon
+
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2 or image.shape[0] != image.shape[1]:
+        raise ValueError(f"radon_gap needs a square 2-D image, got shape {image.shape}")
+    theta = np.asarray(theta, dtype=np.float64)
+    ours = Radon(image.shape[0], theta, dtype=torch.float64)(torch.from_numpy(image)).numpy()
+    ref = radon(image, theta=theta, circle=True).T
+    return float(np.abs(ours - ref).max() / np.abs(ref).max())
 
 
 def fbp(image: np.ndarray, theta: Sequence[float]) -> np.ndarray:

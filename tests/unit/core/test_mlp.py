@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import samples
 from relubook.core import data
 from relubook.core import mlp as bm
 
@@ -11,10 +12,7 @@ WIDTHS = [6, 5, 5, 3]
 
 
 def _data(n=40, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, WIDTHS[0], generator=g, dtype=dtype)
-    y = torch.randint(0, WIDTHS[-1], (n,), generator=g)
-    return x, y
+    return samples.classification(n, WIDTHS[0], WIDTHS[-1], seed, dtype)
 
 
 def _single(net, c):

@@ -117,3 +117,21 @@ def test_adam_bad_arguments_raise(steps, lr):
     p = torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError):
         adam([p], lambda t: ((p**2).sum().reshape(1), None), steps=steps, lr=lr)
+
+
+def test_stop_ends_before_the_update_and_returns_the_updates_made():
+    w = torch.tensor([3.0], dtype=torch.float64, requires_grad=True)
+    seen = []
+
+    def losses(t):
+        return (w ** 2).sum().reshape(1), None
+
+    def record(t, per, aux):
+        seen.append(float(per[0]))
+
+    done = adam([w], losses, 100, 0.1, record=record,
+                stop=lambda t, per, aux: float(per[0]) < 4.0)
+    assert done == len(seen) - 1 and done < 100
+    assert seen[-1] < 4.0 <= seen[-2]
+    assert float(w.detach() ** 2) == seen[-1]        # no update after the stopping step
+    assert adam([w], losses, 3, 0.1) == 3

@@ -1,4 +1,6 @@
-"""Unit tests of relubook.inr_experiments (settings, compare, equal-fit selection)."""
+"""Unit tests of relubook.drivers.ch05_relu_inr (settings, compare, equal-fit selection)."""
+
+import math
 
 import numpy as np
 import pytest
@@ -37,7 +39,7 @@ def _r(c, loss, psnr, pn):
                      loss=np.asarray(loss, float), pn=np.asarray(pn, float))
 
 
-def test_equal_fit_and_selection():
+def test_equal_fit_reads_the_first_hit():
     rs = [_r(1, [1, .9, .8], [10, 11, 30], [5, 6, 7]),      # misses target 0.5
           _r(2, [1, .4, .3], [10, 20, 21], [1, 2, 3]),      # reaches at t=1: psnr 20, pn 2
           _r(3, [1, .6, .5], [10, 15, 18], [1, 1.5, 1.8]),  # reaches at t=2: psnr 18, pn 1.8
@@ -45,11 +47,85 @@ def test_equal_fit_and_selection():
     fits = ie.equal_fit(rs, 0.5)
     assert [f.reached for f in fits] == [False, True, True, True]
     assert [f.iteration for f in fits] == [2, 1, 2, 0]
-    ok, c_pn, c_ps = ie.selection_check(fits)
-    assert (ok, c_pn, c_ps) == (True, 3, 2)
-    fits[2].pn = 10.0                       # now min PN at c=2 too
-    assert ie.selection_check(fits)[0]
-    fits[1].pn = 50.0                       # c=2 norm 50, c=3 10, c=5 4: argmin at c=5
-    fits[3].pn = 4.0
-    assert ie.selection_check(fits) == (False, 5, 2)
-    assert ie.selection_check([fits[0]]) == (False, None, None)
+    assert [f.psnr for f in fits] == [30, 20, 18, 9] and [f.pn for f in fits] == [7, 2, 1.8, 4]
+    with pytest.raises(ValueError):
+        ie.equal_fit([ie.Result("x", "bw", 1.0, np.zeros(1), 0, 0)], 0.5)
+
+
+def _fit(c, psnr, pn, reached=True):
+    return ie.EqualFit(c, reached, 10, 0.1, psnr, pn)
+
+
+def test_selection_passes_only_when_min_norm_c_is_best():
+    # min PN at c=3 and best PSNR at c=3: the paper's rule holds
+    ok = ie.selection_check([_fit(1, 20, 9), _fit(2, 21, 5), _fit(3, 24, 2), _fit(5, 18, 4)])
+    assert (ok.c_pn, ok.c_psnr, ok.psnr_gap, ok.steps) == (3, 3, 0.0, 0)
+    assert ok.rule_gap == 0.0 and ok.n_reached == ok.n_total == 4
+
+
+def test_selection_fails_with_the_minimum_norm_c_in_the_middle():
+    # the committed run's pattern: three c reach, min PN at the middle c (3), best PSNR at its
+    # neighbour (2). The old one-grid-step rule passed here; the paper's rule must fail.
+    sel = ie.selection_check([_fit(2, 24.0, 309), _fit(3, 19.5, 258), _fit(5, 17.3, 265)])
+    assert (sel.c_pn, sel.c_psnr, sel.steps) == (3, 2, 1)
+    assert math.isclose(sel.psnr_gap, -4.5) and sel.rule_gap < 0
+
+
+def test_selection_with_a_missed_c_is_not_applied():
+    fits = [_fit(1, 30, 700, reached=False), _fit(2, 22, 290), _fit(3, 23, 250)]
+    sel = ie.selection_check(fits)
+    assert sel.missed == (1,) and (sel.n_reached, sel.n_total) == (2, 3)
+    assert (sel.c_pn, sel.c_psnr, sel.psnr_gap) == (3, 3, 0.0)    # among those that reached
+    assert math.isnan(sel.rule_gap)                                # but the rule is not applied
+    none = ie.selection_check([_fit(1, 30, 700, reached=False)])
+    assert none.c_pn is None and none.psnr_gap == float("-inf") and math.isnan(none.rule_gap)
+
+
+def test_equal_fit_sweep_stops_each_c_at_the_common_target():
+    truth = np.random.default_rng(1).random((8, 8, 1))
+    data = torch.as_tensor(truth, dtype=torch.float32)
+    res, target = ie.equal_fit_sweep(truth, data, operator=lambda im: im, cs=(2.0, 3.0, 9.0),
+                                     ref_c=3.0, ref_iters=40, cap=400, width=16, seed=0)
+    assert [r.c for r in res] == [2.0, 3.0, 9.0]
+    ref = res[1]
+    assert len(ref.loss) == 41 and ref.loss[-1] == target
+    fits = ie.equal_fit(res, target)
+    for r, f in zip(res, fits):
+        if r is ref:
+            continue
+        # a run that reached stops at its first hit; one that did not runs to the cap
+        assert (f.reached and len(r.loss) == f.iteration + 1) or (not f.reached and
+                                                                  len(r.loss) == 400)
+        assert np.all(r.loss[:-1] > target) if f.reached else True
+    assert sum(f.reached for f in fits) >= 2            # the reference and at least one other
+    # the stopped model is the one scored: image PSNR equals the history's last entry
+    assert all(np.isclose(r.psnr, r.curve[-1], atol=1e-3) for r in res if r is not ref)
+    with pytest.raises(ValueError, match="reference"):
+        ie.equal_fit_sweep(truth, data, operator=lambda im: im, cs=(2.0,), ref_c=3.0,
+                           ref_iters=5, cap=10, width=8)
+
+
+def test_gaps_and_cost_ratio():
+    rs = [ie.Result("BW-ReLU c=3", "bw", 3.0, np.zeros(1), 20.0, 0, seconds=2.0),
+          ie.Result("ReLU", "relu", None, np.zeros(1), 15.0, 0, seconds=1.0),
+          ie.Result("SIREN", "siren", None, np.zeros(1), 21.0, 0, seconds=1.5),
+          ie.Result("WIRE", "wire", None, np.zeros(1), 19.0, 0, seconds=5.0)]
+    g = ie.gaps(rs, 3.0)
+    assert (g.bw, g.relu, g.siren_wire) == (20.0, 5.0, -1.0) and math.isnan(g.pe)
+    assert ie.cost_ratio(rs, "wire") == 2.5 and ie.cost_ratio(rs, "pe") is None
+
+
+def test_texts_for_the_prose():
+    rs = [ie.Result("BW-ReLU c=3", "bw", 3.0, np.zeros(1), 20.04, 0, seconds=2.0, flops=4e9),
+          ie.Result("ReLU", "relu", None, np.zeros(1), 15.0, 0, seconds=1.0, flops=4e9)]
+    t = ie.psnr_texts("ct", rs, [("bw", 3.0), ("relu", None), ("wire", None)])
+    assert t == {"psnr_ct_bw3": "20.0", "psnr_ct_relu": "15.0", "psnr_ct_wire": "not run"}
+    fits = [_fit(2.0, 21.04, 290.4), _fit(3.0, 19.5, 250.0, reached=False)]
+    s = ie.sweep_texts(fits, [1.0, 2.0, 3.0], cap=100)
+    assert s["c4_it_c1"] == "not run" and s["c4_it_c2"] == "10"
+    assert s["c4_it_c3"] == "missed (cap 100)" and s["c4_pn_c2"] == "290"
+    assert s["c4_psnr_c2"] == "21.0"
+    lines = ie.sweep_table(fits).splitlines()
+    assert len(lines) == 3 and lines[2].split()[:2] == ["3", "False"]
+    table = ie.timing_table(rs, iters=10, n_pixels=100, gemm=40.0).splitlines()
+    assert len(table) == 3 and table[1].split()[-1] == "50%"     # 4e9 / 0.2 s = 20 GFLOP/s

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from relubook.pipeline import freshness, paths, records
+from relubook.pipeline import claims, freshness, paths, records
 
 
 SHARED = "relubook/core/mlp.py"
@@ -25,11 +25,11 @@ def fake_repo(tmp_path):
               "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
         paths.atomic_write_text(tmp_path / "notebooks" / f"{ch}.ipynb", json.dumps(nb))
         hashes = records.module_hashes(mods, tmp_path)
-        rec = {"chapter": ch, "profile": "full", "seed": 0, "wall_s": 1.0,
+        rec = {"chapter": ch, "profile": "full", "seed": 0, "wall_s": 1.0, "overrides": {},
+               "config": {}, "date": "2026-01-01T00:00:00Z", "machine": "test", "numbers": {},
                "code_hash": records.code_hash(tmp_path / "notebooks" / f"{ch}.ipynb"),
                "lib_hash": records.combined_hash(hashes), "lib_modules": hashes, "versions": {},
-               "claims": [{"id": "C1", "statement": "s", "paper": "p", "measured": "m",
-                           "rule": "r", "verdict": "reproduced"}]}
+               "claims": [claims.Claim("C1", "s", "p", (claims.true("ok", True),)).to_dict()]}
         paths.atomic_write_text(records.committed_path(ch, tmp_path), json.dumps(rec))
     return tmp_path
 

@@ -2,10 +2,14 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import nbformat
+import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -87,6 +91,23 @@ def test_cli_corrupt_and_missing_records(toy, capsys):
         f.unlink()
         assert cli.main(["claims"]) == 2
         assert "no record" in capsys.readouterr().err
+        # A well-formed JSON file whose fields have the wrong type fails both commands, with
+        # the file and the field, not a formatting error.
+        rec = json.loads(good)
+        rec["wall_s"] = "3"
+        f.write_text(json.dumps(rec))
+        msg = "data/claims/00_toy.json: wall_s: '3' is not of type 'number'"
+        assert cli.main(["claims"]) == 2
+        assert capsys.readouterr().err.strip() == f"relubook: error: {msg}"
+        assert cli.main(["check"]) == 1
+        assert msg in capsys.readouterr().out
+        # A typed verdict is refused.
+        rec = json.loads(good)
+        rec["claims"][0]["verdict"] = "refined"
+        f.write_text(json.dumps(rec))
+        assert cli.main(["claims"]) == 2
+        assert ("claims[0].verdict: 'refined' is not the verdict its checks give "
+                "('reproduced')") in capsys.readouterr().err
     finally:
         f.write_text(good)
     assert cli.main(["check"]) == 0
@@ -143,3 +164,59 @@ def test_two_chapters_run_concurrently_in_one_repo(tmp_path):
         assert (tmp_path / "build" / "notebooks" / f"{name}.smoke.ipynb").is_file()
     assert sorted(p.name for p in (tmp_path / "build" / "tmp").iterdir()) == [
         "01_one.input.ipynb", "02_two.input.ipynb"]
+
+
+#: A cell that tells the test the kernel is busy (its pid, in a file), then sleeps.
+SLEEP_CELL = ("import os, pathlib, time\n"
+              "mark = pathlib.Path(os.environ['RELUBOOK_TEST_MARK'])\n"
+              "mark.with_suffix('.tmp').write_text(str(os.getpid()))\n"
+              "os.replace(mark.with_suffix('.tmp'), mark)\n"
+              "time.sleep(600)")
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
+@pytest.mark.timeout(300)
+def test_ctrl_c_prints_one_line_kills_the_kernel_and_commits_nothing(tmp_path):
+    """Ctrl-C in a terminal: SIGINT to the CLI's process group while a cell runs."""
+    nb_path = make_toy_repo(tmp_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.insert(len(nb.cells) - 1, nbformat.v4.new_code_cell(SLEEP_CELL))
+    nbformat.write(nb, nb_path)
+    before = nb_path.read_bytes()
+    mark = tmp_path / "kernel.pid"
+    pythonpath = [str(LIB)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "RELUBOOK_ROOT": str(tmp_path), "TQDM_DISABLE": "1",
+           "RELUBOOK_TEST_MARK": str(mark), "PYTHONPATH": os.pathsep.join(pythonpath)}
+    proc = subprocess.Popen([sys.executable, "-m", "relubook", "run", "00", "--profile", "full"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 200
+        while not mark.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the kernel never reached the sleeping cell"
+            time.sleep(0.1)
+        kernel = int(mark.read_text())
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert "relubook: interrupted; committed notebooks and records are unchanged" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert nb_path.read_bytes() == before
+    assert not records.committed_path("00_toy", tmp_path).exists()
+    deadline = time.monotonic() + 30
+    while _running(kernel):
+        assert time.monotonic() < deadline, f"kernel {kernel} survived the interrupt"
+        time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

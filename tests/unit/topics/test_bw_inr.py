@@ -1,6 +1,7 @@
-"""Unit tests of relubook.inr: the BW-ReLU identities, the models, training, the norms."""
+"""Unit tests of relubook.topics.bw_inr: the BW-ReLU identities, the models, training, the norms."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -43,18 +44,53 @@ def test_support_symmetry_knot_values_float64():
     assert math.isclose(float(inr.psi(torch.tensor(1.5, dtype=torch.float64))), 5 / 6)
 
 
-def test_vanishing_moments_trapezoid_exact():
-    k = torch.tensor(inr.KNOTS, dtype=torch.float64)
-    # piecewise linear psi: trapezoid on the knots is exact for psi; for t*psi use Simpson
-    # on each (quadratic) piece, also exact
-    x = torch.linspace(0, 3, 601, dtype=torch.float64)
-    y = inr.psi(x)
-    assert abs(float(torch.trapezoid(inr.psi(k), k))) < 1e-15
-    h = x[1] - x[0]
-    simpson = lambda f: float(h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum()))
-    assert abs(simpson(y)) < 1e-13
-    assert abs(simpson(x * y)) < 1e-13
-    assert math.isclose(simpson((x - 1.5) ** 2 * y), -1 / 24, rel_tol=1e-9)
+def _moment_closed_form(p, center):
+    """∫(t - t0)^p ψ(t) dt in exact rational arithmetic from the 7-ReLU form:
+    Σ_j a_j ∫_{k_j}^3 (t - t0)^p (t - k_j) dt (ψ vanishes outside [0, 3])."""
+    a = [Fraction(x, 6) for x in (1, -8, 23, -32, 23, -8, 1)]
+    t0 = Fraction(center)
+    tot = Fraction(0)
+    for aj, kj in zip(a, (Fraction(j, 2) for j in range(7))):
+        lo, hi, d = kj - t0, 3 - t0, kj - t0
+        tot += aj * ((hi ** (p + 2) - lo ** (p + 2)) / (p + 2)
+                     - d * (hi ** (p + 1) - lo ** (p + 1)) / (p + 1))
+    return tot
+
+
+def test_moments_closed_forms():
+    assert abs(inr.psi_moment(0)) < 1e-15                   # ∫ψ = 0
+    assert abs(inr.psi_moment(1)) < 1e-15                   # ∫tψ = 0
+    assert math.isclose(inr.psi_moment(2, 1.5), -1 / 24, rel_tol=1e-13)
+    assert _moment_closed_form(2, 1.5) == Fraction(-1, 24)
+
+
+@pytest.mark.parametrize("p", range(7))
+@pytest.mark.parametrize("center", [0.0, 1.5, -0.75])
+def test_moments_match_exact_rationals(p, center):
+    ref = float(_moment_closed_form(p, center))
+    assert abs(inr.psi_moment(p, center) - ref) <= 1e-13 * max(1.0, abs(ref))
+
+
+def test_moment_is_not_trivially_zero_and_validates():
+    # a wrong rule (e.g. too few nodes) would miss these nonzero moments
+    assert math.isclose(inr.psi_moment(3), -3 / 16, rel_tol=1e-13)
+    assert math.isclose(inr.psi_moment(4), -25 / 48, rel_tol=1e-13)
+    with pytest.raises(ValueError):
+        inr.psi_moment(-1)
+    with pytest.raises(ValueError):
+        inr.psi_moment(1.5)
+
+
+def test_psi_identities_gaps_are_rounding():
+    g = inr.psi_identities(n_grid=2001)
+    for k in ("value_gap", "grad_gap", "symmetry_gap", "knot_gap", "moment0", "moment1",
+              "sum_a", "sum_ak"):
+        assert abs(g[k]) <= 1e-13, k
+    assert g["outside_max"] == 0.0
+    assert math.isclose(g["moment2_centered"], -1 / 24, rel_tol=1e-13)
+    assert math.isclose(g["sum_abs_a"], 16.0, rel_tol=1e-14)
+    with pytest.raises(ValueError):
+        inr.psi_identities(1)
 
 
 def test_interval_index_matches_bucketize():
@@ -134,7 +170,8 @@ def test_path_norm_formula_and_linear_in_c():
     m = inr.INR(inr.Spec("bw", 6, layers=2, c=(1.0, 2.0)), 2, 1, seed=0, dtype=torch.float64)
     W = [w[0] for w in m.weights]
     # neuron k of layer l: in-weights are row k of W_l (out, in), out-weights column k of W_{l+1}
-    ref = sum(float((W[l].detach().norm(dim=1) * W[l + 1].detach().norm(dim=0)).sum()) for l in range(2))
+    ref = sum(float((W[l].detach().norm(dim=1) * W[l + 1].detach().norm(dim=0)).sum())
+              for l in range(2))
     pn = inr.path_norm(m)
     assert math.isclose(float(pn[0]), ref, rel_tol=1e-12)
     assert math.isclose(float(pn[1]), 2 * ref, rel_tol=1e-12)
@@ -153,6 +190,25 @@ def test_fit_learns_and_is_deterministic():
     assert a.pn.shape == (60, 1) and a.flops_per_step > 0
     with pytest.raises(ValueError):
         inr.fit(inr.Spec("relu", 4), (8, 8, 1), img, iters=0, lr=1e-3)
+
+
+def test_fit_stop_rule_truncates_at_the_stopping_model():
+    img = torch.rand(8, 8, 1, generator=torch.Generator().manual_seed(0))
+    kw = {"lr": 3e-3, "truth": img, "track_norm": True, "seed": 1}
+    full = inr.fit(inr.Spec("bw", 32, c=(3.0,)), (8, 8, 1), img, iters=60, **kw)
+    target = float(full.loss[30, 0])
+    hit = int(np.flatnonzero(full.loss[:, 0] <= target)[0])
+    s = inr.fit(inr.Spec("bw", 32, c=(3.0,)), (8, 8, 1), img, iters=60,
+                stop=lambda t, loss: bool((loss <= target).all()), **kw)
+    assert s.loss.shape == (hit + 1, 1) and s.pn.shape == (hit + 1, 1)
+    assert np.array_equal(s.loss, full.loss[:hit + 1])
+    # the returned image is the model that reached the target (no update after the stop)
+    assert np.isclose(-10 * np.log10(np.mean((s.image[0] - img.numpy()) ** 2)),
+                      s.psnr[-1, 0], atol=1e-3)
+    # a stop that never fires changes nothing
+    n = inr.fit(inr.Spec("bw", 32, c=(3.0,)), (8, 8, 1), img, iters=60,
+                stop=lambda t, loss: False, **kw)
+    assert np.array_equal(n.loss, full.loss) and np.array_equal(n.image, full.image)
 
 
 def test_shallow_1d_tv_equals_norm_and_doubles_with_c():

@@ -19,6 +19,15 @@ def test_radon_equals_skimage(size):
     assert np.abs(ours - ref).max() <= 1e-10 * np.abs(ref).max()
 
 
+def test_radon_gap_is_rounding():
+    img = images.stand_in("phantom", 32)[..., 0].astype(np.float64)
+    assert tg.radon_gap(img, tg.angles(8)) <= 1e-12
+    rnd = np.random.default_rng(0).random((33, 33)) * images.disc_mask(33)
+    assert tg.radon_gap(rnd, tg.angles(7)) <= 1e-12
+    with pytest.raises(ValueError):
+        tg.radon_gap(np.zeros((4, 5)), [0.0])
+
+
 def test_radon_batched_and_differentiable():
     R = tg.Radon(16, tg.angles(5), dtype=torch.float64)
     x = torch.rand(3, 16, 16, dtype=torch.float64, requires_grad=True)
