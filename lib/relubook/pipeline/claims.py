@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 __all__ = ["VERDICTS", "KINDS", "OPS", "Check", "Claim", "VerdictTable", "fmt", "verdict",
-           "at_most", "below", "at_least", "above", "between", "equal", "true", "section_label"]
+           "at_most", "below", "at_least", "above", "between", "equal", "true", "section_label",
+           "comparison"]
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "refined")
 #: ``paper``: a claim of the paper (counted); ``book``: the book's own check (shown apart).
@@ -109,15 +110,16 @@ class Check:
         object.__setattr__(self, "passed", bool(ok))
 
     @property
+    def comparison(self) -> str:
+        """The comparison alone, e.g. ``≤ 1e-12`` (``must hold`` for a condition)."""
+        return comparison(self.op, self.threshold, self.unit)
+
+    @property
     def rule(self) -> str:
         """The rule applied, e.g. ``max error ≤ 1e-12``."""
-        u = f" {self.unit}" if self.unit else ""
-        if self.op == "in":
-            lo, hi = self.threshold
-            return f"{self.name} in [{fmt(lo)}, {fmt(hi)}]{u}"
         if self.op == "is":
             return f"{self.name}"
-        return f"{self.name} {OPS[self.op]} {fmt(self.threshold)}{u}"
+        return f"{self.name} {self.comparison}"
 
     @property
     def measured(self) -> str:
@@ -136,6 +138,17 @@ class Check:
                 else [_json_number(float(a)) for a in thr],
                 "unit": self.unit, "passed": self.passed, "rule": self.rule,
                 "measured": self.measured}
+
+
+def comparison(op: str, threshold: Any, unit: str = "") -> str:
+    """The text of a comparison, e.g. ``≤ 1e-12``, ``in [-0.6, -0.4] dB`` or ``must hold``."""
+    u = f" {unit}" if unit else ""
+    if op == "is":
+        return "must hold"
+    if op == "in":
+        lo, hi = threshold
+        return f"in [{fmt(lo)}, {fmt(hi)}]{u}"
+    return f"{OPS[op]} {fmt(threshold)}{u}"
 
 
 def _json_number(v: Any) -> Any:
@@ -310,12 +323,12 @@ class VerdictTable:
                 lines.append(f"     paper:    {c.paper}")
                 if c.refutation:
                     lines.append(f"     counter-example [{_mark(c.refutation)}] "
-                                 f"{c.refutation.measured} (rule: {c.refutation.rule})")
+                                 f"{c.refutation.measured}   ({c.refutation.comparison})")
                 for k in c.checks:
-                    lines.append(f"     [{_mark(k)}] {k.measured}   (rule: {k.rule})")
+                    lines.append(f"     [{_mark(k)}] {k.measured}   ({k.comparison})")
                 for k in c.note_checks:
                     lines.append(f"     planned rule, not applied: [{_mark(k)}] {k.measured}   "
-                                 f"(rule: {k.rule})")
+                                 f"({k.comparison})")
                 if c.detail:
                     lines.append(f"     detail:   {c.detail}")
         return "\n".join(lines)
@@ -327,9 +340,9 @@ class VerdictTable:
             items = []
             if c.refutation:
                 items.append(f"counter-example {_mark(c.refutation)}: {c.refutation.measured} "
-                             f"({c.refutation.rule})")
-            items += [f"{_mark(k)}: {k.measured} ({k.rule})" for k in c.checks]
-            items += [f"planned rule, not applied, {_mark(k)}: {k.measured} ({k.rule})"
+                             f"({c.refutation.comparison})")
+            items += [f"{_mark(k)}: {k.measured} ({k.comparison})" for k in c.checks]
+            items += [f"planned rule, not applied, {_mark(k)}: {k.measured} ({k.comparison})"
                       for k in c.note_checks]
             cell = "<br>".join(_esc(i) for i in items)
             link = f"[{c.id}](#{section_label(self.chapter, c.id)})"

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import freshness, paths, records
+from . import claims
 from .claims import VERDICTS, section_label
 
 __all__ = ["BADGE", "GENERATED", "badge", "book_checks", "chapter_title", "checks_cell",
@@ -112,14 +113,19 @@ def _mark(check: dict) -> str:
     return "pass" if check["passed"] else "FAIL"
 
 
+def _cmp(check: dict) -> str:
+    """The comparison of a recorded check, e.g. ``≤ 1e-12``."""
+    return claims.comparison(check["op"], check["threshold"], check.get("unit", ""))
+
+
 def checks_cell(c: dict) -> str:
     """A claim's checks as ``pass: measured (rule)`` items, one a line (``<br>``)."""
     items = []
     ref = c.get("refutation")
     if ref:
-        items.append(f"counter-example {_mark(ref)}: {ref['measured']} ({ref['rule']})")
-    items += [f"{_mark(k)}: {k['measured']} ({k['rule']})" for k in c.get("checks") or []]
-    items += [f"planned rule, not applied, {_mark(k)}: {k['measured']} ({k['rule']})"
+        items.append(f"counter-example {_mark(ref)}: {ref['measured']} ({_cmp(ref)})")
+    items += [f"{_mark(k)}: {k['measured']} ({_cmp(k)})" for k in c.get("checks") or []]
+    items += [f"planned rule, not applied, {_mark(k)}: {k['measured']} ({_cmp(k)})"
               for k in c.get("note_checks") or []]
     if not items:  # a record without checks: its measured and rule texts
         items = [f"{c['measured']} ({c['rule']})"]
