@@ -76,11 +76,22 @@ format: install
 # of the whole run either way, and exits non-zero if a step failed.
 test:
 	@start=$$(date +%s); rc=0; \
-	$(MAKE) --no-print-directory install browser-deps unit smoke nbval fresh html browser || rc=$$?; \
+	$(MAKE) --no-print-directory install lint browser-deps unit smoke nbval fresh html browser || rc=$$?; \
 	if [ -x $(BIN)/relubook ]; then $(BIN)/relubook timings || true; fi; \
 	t=$$(( $$(date +%s) - start )); \
 	echo "make test: total $$(( t / 60 )) min $$(( t % 60 )) s$$([ $$rc = 0 ] || echo ", FAILED (exit $$rc)")"; \
 	exit $$rc
+
+# Lint the GitHub Actions workflows (actionlint, pinned in requirements.txt; it also runs
+# shellcheck on `run:` scripts when shellcheck is installed).
+.PHONY: lint linkcheck
+lint: install
+	$(BIN)/actionlint .github/workflows/*.yml
+
+# Check the book's external links (needs the network): run by .github/workflows/regenerate.yml,
+# not by `make test`.
+linkcheck: pages
+	$(BIN)/jupyter-book build . --builder linkcheck
 
 unit:
 	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider --timeout 300 -n $(TEST_JOBS)

@@ -11,13 +11,15 @@ MathJax to finish and checks that
 * every internal link resolves: the file exists in the build and the ``#anchor`` is an id
   on the target page.
 
-Then the chapter pages must show their figures and their verdict table with the committed
-verdicts, the dashboard must count and link every chapter's claims, and the status page must
+Then the chapter pages must show their figures, their verdict table with the committed
+verdicts and, directly under the title, when the committed record was executed (date, profile,
+seed), the dashboard must count and link every chapter's claims, and the status page must
 list every chapter.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import html.parser
 import json
@@ -140,6 +142,15 @@ return {
     Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.innerText.trim()))),
   resources: performance.getEntriesByType('resource').map(e => e.name),
   location: location.href,
+  lastExecuted: (() => {
+    const h1 = article.querySelector('h1');
+    const next = h1 ? h1.nextElementSibling : null;
+    return {
+      texts: Array.from(article.querySelectorAll('.last-executed')).map(e => e.innerText.trim()),
+      underTitle: !!(next && next.classList.contains('last-executed')),
+      next: next ? next.outerHTML.slice(0, 120) : null,
+    };
+  })(),
 };
 """
 
@@ -317,6 +328,26 @@ def test_chapter_page_shows_its_figures_and_verdicts(visit, chapter):
         assert shown, f"{chapter}: {c['id']} is not in the verdict table"
         assert any(c["verdict"] in (_verdict_of(x) for x in r[1:]) for r in shown), (
             f"{chapter}: {c['id']} is shown as {shown[0][1:]}, the record says {c['verdict']!r}")
+
+
+@pytest.mark.parametrize("chapter", paths.chapters())
+def test_chapter_page_shows_when_it_was_last_executed(visit, chapter):
+    """The line that book/_ext/last_executed.py puts under the title, from the record."""
+    shown = visit(f"notebooks/{chapter}")["lastExecuted"]
+    assert shown["texts"], f"{chapter}: the page has no .last-executed line (is the extension on?)"
+    assert len(shown["texts"]) == 1, f"{chapter}: {len(shown['texts'])} .last-executed lines"
+    assert shown["underTitle"], (
+        f"{chapter}: .last-executed is not directly under the title; next is {shown['next']!r}")
+    text = shown["texts"][0]
+    rec = committed(chapter)
+    when = datetime.datetime.fromisoformat(rec["date"])
+    date = when.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert text.startswith("Last executed "), f"{chapter}: {text!r}"
+    assert date in text, f"{chapter}: shows {text!r}, the record's date is {date}"
+    assert f"profile {rec['profile']}" in text, (
+        f"{chapter}: shows {text!r}, the record's profile is {rec['profile']!r}")
+    assert f"seed {rec['seed']}" in text, f"{chapter}: shows {text!r}, the seed is {rec['seed']}"
+    assert f"data/claims/{chapter}.json" in text
 
 
 def test_dashboard_counts_and_links_every_chapters_claims(visit):
