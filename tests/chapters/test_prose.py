@@ -91,19 +91,12 @@ def strip_fences(text: str) -> str:
 
 def prose(markdown: str) -> str:
     """The text a reader reads as prose: without math, code, roles, link targets, labels."""
-    text = strip_fences(markdown)
-    text = _COMMENT.sub(" ", text)
-    text = _ROLE.sub(" ", text)
-    text = _CODE_SPAN.sub(" ", text)
-    text = _DISPLAY_MATH.sub(" ", text)
-    text = _ENV_MATH.sub(" ", text)
-    text = _INLINE_MATH.sub(" ", text)
+    text = _COMMENT.sub(" ", strip_fences(markdown))
+    for rx in (_ROLE, _CODE_SPAN, _DISPLAY_MATH, _ENV_MATH, _INLINE_MATH):
+        text = rx.sub(" ", text)
     text = _LINK_TARGET.sub("]", text)
-    text = _LINK_DEF.sub(" ", text)
-    text = _AUTOLINK.sub(" ", text)
-    text = _LABEL_LINE.sub(" ", text)
-    text = _TAG.sub(" ", text)
-    text = _IDENTIFIER.sub(" ", text)
+    for rx in (_LINK_DEF, _AUTOLINK, _LABEL_LINE, _TAG, _IDENTIFIER):
+        text = rx.sub(" ", text)
     return text
 
 

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 __all__ = ["VERDICTS", "KINDS", "OPS", "Check", "Claim", "VerdictTable", "fmt", "verdict",
            "at_most", "below", "at_least", "above", "between", "equal", "true", "section_label",
-           "comparison"]
+           "comparison", "show"]
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "refined")
 #: ``paper``: a claim of the paper (counted); ``book``: the book's own check (shown apart).
@@ -211,6 +211,18 @@ def verdict(checks: Sequence[Check], refutation: Check | None = None) -> str:
     if all(outcomes):
         return "reproduced"
     return "partly" if any(outcomes) else "not reproduced"
+
+
+def show(item: "Claim | Iterable[Check]") -> None:
+    """Print checks (or a claim: its id and verdict, then its checks) one a line:
+    ``[pass] measured   (comparison)``, as the verdict table does."""
+    if isinstance(item, Claim):
+        print(f"{item.id}: {item.verdict}")
+        checks = ([item.refutation] if item.refutation else []) + list(item.checks)
+    else:
+        checks = list(item)
+    for c in checks:
+        print(f"  [{_mark(c)}] {c.measured}   ({c.comparison})")
 
 
 def section_label(chapter: str, claim_id: str) -> str:

@@ -123,3 +123,13 @@ def test_table_renders_paper_claims_and_book_checks_apart():
     assert "p\\|q" in md and "**partly** (full-only)" in md and "[C1](#ch01-c1)" in md
     assert md.index("not counted") < md.index("[B1]")
     assert claims.section_label("01_x", "C1") == "ch01-c1"
+
+
+def test_show_prints_each_check_with_its_outcome(capsys):
+    c = Claim("C3", "s", "p", (claims.at_most("err", 2.0, 1.0),),
+              refutation=claims.true("counter-example", True))
+    claims.show(c)
+    claims.show([claims.between("slope", -0.5, -0.6, -0.4)])
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["C3: not reproduced", "  [pass] counter-example: yes   (must hold)",
+                   "  [FAIL] err = 2   (≤ 1)", "  [pass] slope = -0.5   (in [-0.6, -0.4])"]
