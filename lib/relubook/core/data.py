@@ -15,10 +15,16 @@ import torch
 
 from .random import numpy_rng
 
-__all__ = ["N_CLASSES", "Digits", "digits_arrays", "digits_split", "digits_sphere"]
+__all__ = ["N_CLASSES", "SIX_X", "SIX_Y", "Digits", "digits_arrays", "digits_split", "digits_sphere",
+           "six_points"]
 
 #: Classes of the digits data set.
 N_CLASSES = 10
+#: Inputs of the six-point 1-D data set shared by chapters 10–12.
+SIX_X = (-1.0, -0.6, -0.1, 0.3, 0.7, 1.0)
+#: Targets of the six-point data set: its linear interpolant has alternating slope changes and
+#: TV(f') = 67/3 ≈ 22.33.
+SIX_Y = (0.0, 1.0, -0.5, 0.8, -0.2, 0.5)
 SCALINGS = ("standardise", "max")
 
 
@@ -99,3 +105,12 @@ def digits_sphere(n: int = 256, dtype: torch.dtype = torch.float32
     x = x - x.mean(axis=0, keepdims=True)
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     return torch.tensor(x, dtype=dtype), torch.tensor(np.eye(N_CLASSES)[y[:n]], dtype=dtype)
+
+
+def six_points(dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """The six-point 1-D data set of chapters 10–12: ``x, y`` of shape ``(6,)``, ``x`` sorted.
+
+    Slopes 2.5, −3, 3.25, −2.5, 7/3; slope changes −5.5, 6.25, −5.75, 29/6 (alternating signs,
+    so the minimum-TV(f') interpolant is the linear spline with knots at the 4 interior points).
+    """
+    return np.array(SIX_X, dtype=dtype), np.array(SIX_Y, dtype=dtype)
