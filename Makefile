@@ -105,7 +105,7 @@ nbval:
 	TQDM_DISABLE=1 RELUBOOK_ROOT=$(CURDIR) $(BIN)/python -m pytest --nbval-lax build/notebooks/*.smoke.ipynb -q -p no:cacheprovider --timeout 900 -n $(TEST_JOBS) --dist loadfile
 
 fresh:
-	$(BIN)/python -m pytest tests/chapters/test_fresh.py tests/chapters/test_prose.py -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/chapters/test_fresh.py tests/chapters/test_prose.py tests/chapters/test_figures.py -q -p no:cacheprovider
 
 browser:
 	$(BIN)/python -m pytest tests/book -q -p no:cacheprovider --timeout 300

@@ -136,6 +136,20 @@ return {
   text: texts.join(''),
   images: Array.from(article.querySelectorAll('img')).map(i =>
     [i.getAttribute('src') || '', i.getAttribute('alt'), i.complete, i.naturalWidth]),
+  column: (() => {
+    const cs = getComputedStyle(article);
+    return article.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  })(),
+  figures: Array.from(article.querySelectorAll('img')).map(i => {
+    const fig = i.closest('figure');
+    const cap = fig ? fig.querySelector('figcaption') : null;
+    return {src: (i.getAttribute('src') || '').slice(-60), natural: i.naturalWidth,
+            rendered: i.getBoundingClientRect().width, inFigure: !!fig,
+            caption: cap ? cap.innerText.trim().slice(0, 80) : null,
+            figureId: fig ? fig.id : null};
+  }),
+  numrefs: Array.from(article.querySelectorAll('a.reference.internal'))
+    .map(a => (a.getAttribute('href') || '').split('#').pop()),
   links: Array.from(document.querySelectorAll('a[href]')).map(a => [a.getAttribute('href'), a.href]),
   ids: Array.from(ids),
   tables: Array.from(article.querySelectorAll('table')).map(t =>
@@ -396,3 +410,28 @@ def test_reproduce_page_states_the_recorded_times(visit):
         if piece:
             assert piece in text, (f"the reproduce page does not say {piece!r} (the records "
                                    "changed since the book was built? `make html` rebuilds it)")
+
+
+@pytest.mark.parametrize("chapter", paths.chapters())
+def test_chapter_figures_fit_the_column_and_have_numbered_captions(visit, chapter):
+    """Each figure is shown at its natural size (never scaled down: its fonts stay >= 9 pt,
+    see relubook.core.plotting), fits the text column, and has a numbered caption
+    ("Fig. 5.2 ...") that the text refers to."""
+    facts = visit(f"notebooks/{chapter}")
+    no = int(chapter[:2])
+    col = facts["column"]
+    too_wide, unnumbered, unreferenced = [], [], []
+    for f in facts["figures"]:
+        if f["natural"] > col + 1 or f["rendered"] > col + 1:
+            too_wide.append(f"{f['src']}: {f['natural']} px natural, {f['rendered']:.0f} px "
+                            f"shown, column {col:.0f} px")
+        if not (f["inFigure"] and re.match(rf"Fig\. {no}\.\d+ \S", f["caption"] or "")):
+            unnumbered.append(f"{f['src']}: caption {f['caption']!r}")
+        elif f["figureId"] and f["figureId"] not in facts["numrefs"]:
+            unreferenced.append(f["figureId"])
+    assert facts["figures"], f"{chapter} shows no figure"
+    assert not too_wide, ("figures wider than the text column (make them with "
+                          f"relubook.core.plotting.figure): {too_wide}")
+    assert not unnumbered, ("figures without a numbered caption (cell metadata "
+                            f"mystnb.figure.caption and .name): {unnumbered}")
+    assert not unreferenced, f"figures the text never refers to ({{numref}}): {unreferenced}"

@@ -1,9 +1,10 @@
-"""Committed chapters are fresh, executed at ``full``, error-free and in the table of contents."""
+"""Committed chapters are fresh, executed at ``full``, error-free and in the table of contents;
+their seed-robustness files (``data/seeds``) exist and describe the current code."""
 
 import pytest
 import yaml
 
-from relubook.pipeline import freshness, paths
+from relubook.pipeline import freshness, paths, seeds
 
 
 @pytest.mark.parametrize("chapter", paths.chapters())
@@ -13,6 +14,14 @@ def test_committed_chapter_is_fresh(chapter):
         f" -- run `relubook run {chapter} --profile full`"
     assert st.record["profile"] == "full"
     assert all(c["verdict"] for c in st.record["claims"])
+
+
+@pytest.mark.parametrize("chapter", paths.chapters())
+def test_committed_seeds_files_are_fresh(chapter):
+    """``smoke`` at >= 5 seeds for every chapter, ``full`` at >= 3 where the full run is short
+    (checked against the code, without re-running anything)."""
+    bad = seeds.problems(chapter)
+    assert not bad, f"{chapter}: " + "; ".join(bad)
 
 
 def test_every_chapter_is_in_the_toc():

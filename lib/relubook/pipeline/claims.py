@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = ["VERDICTS", "KINDS", "OPS", "Check", "Claim", "VerdictTable", "fmt", "verdict",
            "at_most", "below", "at_least", "above", "between", "equal", "true", "section_label",
@@ -309,8 +309,18 @@ class VerdictTable:
     in a table of their own.
     """
 
-    def __init__(self, chapter: str, profile: str, claims: Iterable[Claim]):
+    def __init__(self, chapter: str, profile: str, claims: Iterable[Claim],
+                 seeds: Mapping[str, str] | None = None,
+                 spreads: Mapping[str, Sequence[str]] | None = None, seeds_note: str = "",
+                 seeds_link: str = ""):
+        """``seeds``: claim id → its robustness (``5/5 seeds``); ``spreads``: for the claims
+        whose verdict depends on the seed, one line per check (min / median / max);
+        ``seeds_note`` says which seeds were counted; ``seeds_link`` is the URL of the page
+        with every spread (``#<claim label>`` is appended)."""
         self.chapter, self.profile, self.claims = chapter, profile, list(claims)
+        self.seeds = dict(seeds or {})
+        self.spreads = {k: list(v) for k, v in (spreads or {}).items()}
+        self.seeds_note, self.seeds_link = seeds_note, seeds_link
 
     @property
     def paper_claims(self) -> list[Claim]:
@@ -331,7 +341,8 @@ class VerdictTable:
                 lines.append(title)
             for c in group:
                 flag = "  [full-only]" if c.full_only else ""
-                lines.append(f"{c.id:<4} {c.verdict.upper()}{flag}")
+                rob = f"  [{self.seeds[c.id]}]" if c.id in self.seeds else ""
+                lines.append(f"{c.id:<4} {c.verdict.upper()}{flag}{rob}")
                 lines.append(f"     paper:    {c.paper}")
                 if c.refutation:
                     lines.append(f"     counter-example [{_mark(c.refutation)}] "
@@ -343,12 +354,20 @@ class VerdictTable:
                                  f"({k.comparison})")
                 if c.detail:
                     lines.append(f"     detail:   {c.detail}")
+                for sp in self.spreads.get(c.id, ()):
+                    lines.append(f"     seeds:    {sp}")
+        if self.seeds_note:
+            lines.append(self.seeds_note)
         return "\n".join(lines)
 
     def _rows(self, group: list[Claim]) -> list[str]:
-        out = ["| claim | verdict | the paper | checks: measured (rule) |", "|---|---|---|---|"]
+        out = ["| claim | verdict | seeds | the paper | checks: measured (rule) |",
+               "|---|---|---|---|---|"]
         for c in group:
             v = f"**{c.verdict}**" + (" (full-only)" if c.full_only else "")
+            rob = _esc(self.seeds.get(c.id, "–"))
+            if c.id in self.seeds and self.seeds_link:
+                rob = f"[{rob}]({self.seeds_link}#seeds-{section_label(self.chapter, c.id)})"
             items = []
             if c.refutation:
                 items.append(f"counter-example {_mark(c.refutation)}: {c.refutation.measured} "
@@ -358,7 +377,7 @@ class VerdictTable:
                       for k in c.note_checks]
             cell = "<br>".join(_esc(i) for i in items)
             link = f"[{c.id}](#{section_label(self.chapter, c.id)})"
-            out.append(f"| {link} | {v} | {_esc(c.paper)} | {cell} |")
+            out.append(f"| {link} | {v} | {rob} | {_esc(c.paper)} | {cell} |")
         return out
 
     def _repr_markdown_(self) -> str:
@@ -366,4 +385,13 @@ class VerdictTable:
         if self.book_checks:
             out += ["", "The book's own checks (not counted as reproductions):", ""]
             out += self._rows(self.book_checks)
+        dependent = [c for c in self.claims if self.spreads.get(c.id)]
+        if dependent:
+            out += ["", ("**Verdicts that depend on the seed** (each check's value over the "
+                         "seeds):"), ""]
+            for c in dependent:
+                out.append(f"- {c.id} ({_esc(self.seeds.get(c.id, ''))}): "
+                           + "; ".join(_esc(x) for x in self.spreads[c.id]))
+        if self.seeds_note:
+            out += ["", f"*{self.seeds_note}*"]
         return "\n".join(out)

@@ -28,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import freshness, pages, paths, profiles, records
+from . import freshness, pages, paths, profiles, records, seeds
 
 __all__ = ["build_parser", "cmd_check", "cmd_claims", "cmd_deps", "cmd_list", "cmd_pages",
            "cmd_run", "cmd_timings", "main"]
@@ -93,11 +93,29 @@ def cmd_claims(args) -> int:
 def cmd_check(args) -> int:
     stale = 0
     for st in freshness.all_status():
-        print(f"{st.chapter:<24} {'fresh' if st.fresh else 'STALE'}")
+        bad = seeds.problems(st.chapter)
+        print(f"{st.chapter:<24} {'fresh' if st.fresh else 'STALE'}"
+              f"{'' if not bad else '   seeds: STALE'}")
         for r in st.reasons:
             print(f"    - {r}")
-        stale += not st.fresh
+        for r in bad:
+            print(f"    - seeds: {r}")
+        stale += (not st.fresh) + bool(bad)
     return 1 if stale else 0
+
+
+def cmd_seeds(args) -> int:
+    profiles.check_profile(args.profile)
+    wanted = seeds.parse_seeds(args.seeds)
+    names = paths.chapters() if args.chapter == "all" else [paths.resolve_chapter(args.chapter)]
+    for name in names:
+        f = seeds.run_seeds(name, args.profile, wanted, jobs=args.jobs, progress=not args.quiet)
+        data = seeds.load(name, args.profile)
+        flips = [c["id"] for c in data["claims"] if not c["robust"]]
+        print(f"{name} ({args.profile}): seeds {', '.join(map(str, data['seeds']))} -> {f}"
+              + (f"; verdict depends on the seed: {', '.join(flips)}" if flips else
+                 "; every verdict is the same at every seed"))
+    return 0
 
 
 def cmd_deps(args) -> int:
@@ -165,7 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("claims", help="print the verdicts of every chapter")
     c.add_argument("--profile", default="full", help="full (committed records) or smoke (build/)")
     c.set_defaults(func=cmd_claims)
-    sub.add_parser("check", help="freshness of the committed chapters").set_defaults(func=cmd_check)
+    sub.add_parser("check", help="freshness of the committed chapters and seeds files"
+                   ).set_defaults(func=cmd_check)
+    s = sub.add_parser("seeds", help="re-run chapters at several seeds "
+                       "(data/seeds/<chapter>.<profile>.json)")
+    s.add_argument("chapter", help="NN, slug, NN_slug or 'all'")
+    s.add_argument("--profile", default="smoke", help=f"one of {', '.join(profiles.PROFILES)}")
+    s.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,7 (default 0-4)")
+    s.add_argument("--jobs", type=int, default=None,
+                   help="parallel processes (default: one per CPU core)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_seeds)
     d = sub.add_parser("deps", help="which chapters import a lib module (committed records)")
     d.add_argument("module", nargs="?", help="relubook/core/mlp.py, core/mlp.py, core.mlp or mlp; "
                    "omit for a table of every module")
@@ -183,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ValueError, TypeError, records.RecordError, ChapterError) as e:
+    except (ValueError, TypeError, RuntimeError, records.RecordError, ChapterError) as e:
         print(f"relubook: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,10 +1,12 @@
 """Generate the book's claims dashboard, status page and run-time sentence from the run records.
 
-``relubook pages`` writes three files into ``book/generated/`` (git-ignored):
+``relubook pages`` writes four files into ``book/generated/`` (git-ignored):
 
 * ``dashboard.md``: a one-screen summary (a table of chapters by verdict counts, then every
   claim as a link to its section in its chapter), then one table of claims per chapter;
 * ``status.md``: each chapter's committed run (profile, time, date, versions, freshness);
+* ``seeds.md``: each claim's verdict at every seed and each check's spread over the seeds,
+  from ``data/seeds`` (:mod:`relubook.pipeline.seeds`);
 * ``timings.md``: the run-time sentence that ``book/reproduce.md`` includes, so the times it
   states are the recorded ones, never typed.
 
@@ -21,12 +23,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import freshness, paths, records
+from . import freshness, paths, records, seeds
 from . import claims
 from .claims import VERDICTS, section_label
 
 __all__ = ["BADGE", "GENERATED", "badge", "book_checks", "chapter_title", "checks_cell",
-           "claim_labels", "claim_link", "dashboard", "paper_claims", "status", "timings",
+           "claim_labels", "claim_link", "dashboard", "paper_claims", "seed_robustness", "seeds_page",
+           "status", "timings",
            "verdict_counts", "write_pages"]
 
 GENERATED = Path("book") / "generated"
@@ -181,13 +184,29 @@ def _summary(statuses: Sequence[freshness.Status], root: Path | None) -> list[st
     return head + rows + ["", "Each claim, linked to its section:", ""] + glance
 
 
-def _claims_table(chapter: str, group: list[dict]) -> list[str]:
-    out = ["| claim | statement | the paper | checks: measured (rule) | verdict |",
-           "|---|---|---|---|---|"]
+def seed_robustness(chapter: str, root: Path | None = None) -> tuple[dict[str, str], str]:
+    """Each claim's robustness text for the dashboard (the ``full`` seeds file where there is
+    one, else ``smoke``, marked so) and the profile used ("" when neither file exists)."""
+    for profile in ("full", "smoke"):
+        if seeds.file_path(chapter, profile, root).is_file():
+            summary, _ = seeds.robustness(chapter, profile, root=root)
+            tag = "" if profile == "full" else " (smoke)"
+            return {cid: seeds.robustness_text(sm) + tag for cid, sm in summary.items()
+                    if sm["verdicts"]}, profile
+    return {}, ""
+
+
+def _claims_table(chapter: str, group: list[dict], rob: dict[str, str] | None = None
+                  ) -> list[str]:
+    rob = rob or {}
+    out = ["| claim | statement | the paper | checks: measured (rule) | verdict | seeds |",
+           "|---|---|---|---|---|---|"]
     for c in group:
         v = badge(c["verdict"]) + (" (full-only)" if c.get("full_only") else "")
+        r = (f"{{ref}}`{_esc(rob[c['id']])} <seeds-{section_label(chapter, c['id'])}>`"
+             if c["id"] in rob else "not run")
         out.append(f"| {c['id']} | {_esc(c['statement'])} | {_esc(c['paper'])} | "
-                   f"{checks_cell(c)} | {v} |")
+                   f"{checks_cell(c)} | {v} | {r} |")
     return out
 
 
@@ -206,7 +225,9 @@ def dashboard(root: Path | None = None,
            "(`data/claims/*.json`). Only the papers' claims are counted; the book's own checks "
            "(cross-checks of our code, observations the paper does not make) are listed apart, "
            "never as reproductions. *Refined*: the literal statement fails on a counter-example "
-           "we show, and a corrected statement holds."), ""]
+           "we show, and a corrected statement holds. *Seeds*: how many of the seeds the chapter "
+           "was re-run at (`relubook seeds`) give the same verdict; each links to the spread of "
+           "the claim's checks on the {doc}`seed robustness page </book/generated/seeds>`."), ""]
     out += _summary(statuses, root) + [""]
     for st in statuses:
         no = _chapter_no(st.chapter)
@@ -216,12 +237,77 @@ def dashboard(root: Path | None = None,
         if st.record is None:
             out += ["No valid committed record yet.", ""]
             continue
-        out += _claims_table(st.chapter, paper_claims(st.record)) + [""]
+        rob, _ = seed_robustness(st.chapter, root)
+        out += _claims_table(st.chapter, paper_claims(st.record), rob) + [""]
         book = book_checks(st.record)
         if book:
             out += ["The book's own checks (not counted as reproductions):", ""]
-            out += _claims_table(st.chapter, book) + [""]
+            out += _claims_table(st.chapter, book, rob) + [""]
     return "\n".join(out)
+
+
+def _id_key(claim_id: str) -> tuple[str, int]:
+    """C2 before C10: the letters, then the number."""
+    head = claim_id.rstrip("0123456789")
+    return head, int(claim_id[len(head):] or 0)
+
+
+def _seeds_state(chapter: str, root: Path | None) -> str:
+    parts = []
+    for profile, excuse in seeds.required(chapter, root).items():
+        st = seeds.status(chapter, profile, root)
+        if not st.exists:
+            parts.append(f"{profile}: not run" + (f" ({excuse})" if excuse else " (required)"))
+        elif st.fresh:
+            parts.append(f"{profile}: seeds {seeds.ranges(st.seeds)}, fresh")
+        else:
+            parts.append(f"{profile}: seeds {seeds.ranges(st.seeds)}, stale ("
+                         + _esc("; ".join(st.reasons)) + ")")
+    return "; ".join(parts)
+
+
+def seeds_page(root: Path | None = None) -> str:
+    """Markdown: each claim's verdict at every seed and each check's spread (``data/seeds``)."""
+    out = ["# Seed robustness", "",
+           ("Every chapter is re-run at several seeds (`relubook seeds NN --profile smoke "
+            "--seeds 0-4`; at `full` for the chapters whose full run takes under "
+            f"{seeds.FULL_SEEDS_LIMIT_S / 60:.0f} minutes). For each claim: its verdict at each "
+            "seed, and for each check the spread of the measured value over the seeds (min, "
+            "median, max) next to the check's rule. A claim whose verdict is not the same at "
+            "every seed is *seed-dependent*: its chapter says so. Only seeds run on the "
+            "chapter's current code are counted."), ""]
+    for chapter in paths.chapters(root):
+        no = _chapter_no(chapter)
+        out += [f"## {no}. {_title_text(chapter_title(chapter, root))}", "",
+                (f"Chapter: {{doc}}`/notebooks/{chapter}`. Seeds files: "
+                 f"{_seeds_state(chapter, root)}."), ""]
+        by_profile = {}
+        for profile in ("smoke", "full"):
+            if seeds.file_path(chapter, profile, root).is_file():
+                by_profile[profile] = seeds.robustness(chapter, profile, root=root)[0]
+        ids = sorted({cid for sm in by_profile.values() for cid in sm}, key=_id_key)
+        for cid in ids:
+            out += [f"(seeds-{section_label(chapter, cid)})=", f"### {cid}", ""]
+            out += ["| profile | verdict at each seed | robustness |", "|---|---|---|"]
+            for profile, sm in by_profile.items():
+                if cid not in sm:
+                    continue
+                vs = ", ".join(f"{s}: {v}" for s, v in sorted(sm[cid]["verdicts"].items(),
+                                                            key=lambda kv: int(kv[0])))
+                flag = "" if sm[cid]["robust"] else " (seed-dependent)"
+                out.append(f"| {profile} | {vs} | {seeds.robustness_text(sm[cid])}{flag} |")
+            out += ["", "| profile | check | rule | min | median | max | passes |",
+                    "|---|---|---|---:|---:|---:|---:|"]
+            for profile, sm in by_profile.items():
+                for k in sm.get(cid, {}).get("checks", []):
+                    rule = claims.comparison(k["op"], k["threshold"], k["unit"])
+                    n_pass = sum(bool(v) for v in k["passed"].values())
+                    lo, med, hi = ((claims.fmt(k[x]) for x in ("min", "median", "max"))
+                                   if "min" in k else ("–", "–", "–"))
+                    out.append(f"| {profile} | {_esc(k['name'])} | {_esc(rule)} | {lo} | {med} | "
+                               f"{hi} | {n_pass}/{len(k['passed'])} |")
+            out.append("")
+    return "\n".join(out) + "\n"
 
 
 def _verdict_summary(rec: dict) -> str:
@@ -239,12 +325,13 @@ def status(root: Path | None = None) -> str:
            "holds; `make book` re-executes a stale chapter before rendering. Wall times are those of "
            "the recorded run on the machine it names; a run that shared its cores with other work "
            "took longer, so read them as upper bounds."), "",
-           "| chapter | run | wall time | date (UTC) | versions | state |",
-           "|---|---|---|---|---|---|"]
+           "| chapter | run | wall time | date (UTC) | versions | state | seeds files |",
+           "|---|---|---|---|---|---|---|"]
     for st in freshness.all_status(root):
         r = st.record
         if r is None:
-            out.append(f"| {st.chapter} | – | – | – | – | stale: {_esc(st.reasons[0])} |")
+            out.append(f"| {st.chapter} | – | – | – | – | stale: {_esc(st.reasons[0])} | "
+                       f"{_seeds_state(st.chapter, root)} |")
             continue
         v = r["versions"]
         versions = ", ".join(f"{k} {v[k].split('+')[0]}" for k in ("python", "torch", "numpy") if k in v)
@@ -252,7 +339,7 @@ def status(root: Path | None = None) -> str:
         date = r.get("date", "–").replace("T", " ")[:16]
         out.append(f"| {{doc}}`{st.chapter} </notebooks/{st.chapter}>` | {r['profile']}, seed "
                    f"{r['seed']} | {r['wall_s'] / 60:.1f} min | {date} | {versions}; "
-                   f"{_esc(r.get('machine', ''))} | {state} |")
+                   f"{_esc(r.get('machine', ''))} | {state} | {_seeds_state(st.chapter, root)} |")
     smoke = _smoke_records(root)
     out += ["", "## Smoke runs in this checkout", ""]
     if not smoke:
@@ -334,11 +421,11 @@ def timings(root: Path | None = None) -> str:
 
 
 def write_pages(root: Path | None = None) -> list[Path]:
-    """Write ``book/generated/dashboard.md``, ``status.md`` and ``timings.md``; return their paths."""
+    """Write ``book/generated/{dashboard,status,seeds,timings}.md``; return their paths."""
     base = (root or paths.repo_root()) / GENERATED
     written = []
     for name, text in (("dashboard.md", dashboard(root)), ("status.md", status(root)),
-                       ("timings.md", timings(root))):
+                       ("seeds.md", seeds_page(root)), ("timings.md", timings(root))):
         paths.atomic_write_text(base / name, text)
         written.append(base / name)
     return written

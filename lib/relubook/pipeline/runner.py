@@ -100,6 +100,7 @@ def run_chapter(
     out: Path | None = None,
     progress: bool = True,
     cell_timeout: int | None = None,
+    record: Path | None = None,
 ) -> RunResult:
     """Execute one chapter.
 
@@ -114,6 +115,9 @@ def run_chapter(
     out
         Folder for the executed copy; default ``build/notebooks``. A ``full`` run with no
         ``out`` is *committed*: it replaces the chapter's notebook and its record.
+    record
+        Where the run's record goes (default ``build/claims/<chapter>.<profile>.json``);
+        runs in parallel (``relubook seeds``) give each its own.
     """
     import papermill as pm
     import tqdm.auto  # noqa: F401  (papermill's bar reads TQDM_* now, before KERNEL_ENV's)
@@ -128,8 +132,9 @@ def run_chapter(
     out_dir.mkdir(parents=True, exist_ok=True)
     source = paths.notebooks_dir(root) / f"{chapter}.ipynb"
     executed = out_dir / f"{chapter}.{profile}.ipynb"
-    record = records.build_path(chapter, profile, root)
-    scratch = paths.build_dir(root) / "tmp" / f"{chapter}.input.ipynb"
+    record = Path(record) if record is not None else records.build_path(chapter, profile, root)
+    scratch = (paths.build_dir(root) / "tmp"
+               / f"{chapter}.{profile}.seed{seed}.{os.getpid()}.ipynb")
     _strip_for_execution(source, scratch)
 
     params = {"profile": profile, "seed": seed, "overrides": overrides}
@@ -159,6 +164,7 @@ def run_chapter(
         _kill_kernels()
         raise
     finally:
+        scratch.unlink(missing_ok=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

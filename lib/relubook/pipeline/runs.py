@@ -22,10 +22,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import paths, profiles, records, seeding
+from . import paths, profiles, records, seeding, seeds
 from .claims import Check, Claim, VerdictTable
 
-__all__ = ["VERSIONED", "Run", "imported_lib_modules", "start", "versions"]
+__all__ = ["SEEDS_PAGE", "VERSIONED", "Run", "imported_lib_modules", "start", "versions"]
+
+#: Where the verdict table links each claim's seed spread (relative to a chapter page).
+SEEDS_PAGE = "../book/generated/seeds.html"
 
 #: Packages whose versions go into every record.
 VERSIONED = ("numpy", "scipy", "torch", "matplotlib", "scikit-learn", "scikit-image",
@@ -150,7 +153,33 @@ class Run:
         rec = records.validate(self.record(), f"record of {self.chapter}")
         out = Path(os.environ.get("RELUBOOK_RECORD") or records.build_path(self.chapter, self.profile))
         paths.atomic_write_text(out, json.dumps(rec, indent=1, sort_keys=False) + "\n")
-        return VerdictTable(self.chapter, self.profile, sorted(self.claims, key=_claim_key))
+        rob, spreads, note = self.seed_robustness(rec["claims"])
+        return VerdictTable(self.chapter, self.profile, sorted(self.claims, key=_claim_key),
+                            seeds=rob, spreads=spreads, seeds_note=note,
+                            seeds_link=SEEDS_PAGE)
+
+    def seed_robustness(self, claims: Sequence[Mapping[str, Any]]
+                        ) -> tuple[dict[str, str], dict[str, list[str]], str]:
+        """Robustness of this run's claims over the seeds in ``data/seeds`` (this profile's
+        file; at ``full`` without one, the ``smoke`` file, said so in the note)."""
+        profile, current = self.profile, claims
+        if profile == "full" and not seeds.file_path(self.chapter, "full").is_file() \
+                and seeds.file_path(self.chapter, "smoke").is_file():
+            profile, current = "smoke", None
+        summary, note = seeds.robustness(self.chapter, profile, current, self.seed)
+        if profile != self.profile:
+            note += " No `full` seeds file: the other seeds were run at `smoke`."
+        mine = {c["id"]: c["verdict"] for c in claims}
+        rob, spreads = {}, {}
+        for cid, sm in summary.items():
+            if cid not in mine or len(sm["verdicts"]) < 2:
+                continue
+            rob[cid] = seeds.robustness_text(sm, mine[cid] if current is not None else None)
+            if profile != self.profile:
+                rob[cid] += " (smoke)"
+            if not sm["robust"]:
+                spreads[cid] = [seeds.spread_text(k) for k in sm["checks"]]
+        return rob, spreads, note
 
 
 def _claim_key(c: Claim) -> tuple:
