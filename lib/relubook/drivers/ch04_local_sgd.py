@@ -30,7 +30,8 @@ from ..topics import local_sgd as ls
 __all__ = ["METRICS", "h1_vs_centralised", "width_sweep", "times", "loss_ratios",
            "steps_to_target", "width_exponents", "window_slope", "decay_acceleration",
            "order_ratios", "price_of_locality", "closeness", "endpoint_ratio",
-           "plot_convergence", "plot_rate", "plot_closeness", "plot_shards"]
+           "H_CASES", "h_styles", "plotting_line", "plot_convergence", "plot_rate",
+           "plot_closeness", "plot_shards"]
 
 #: The closeness measures of the key lemma, as History methods, with their axis labels.
 METRICS = {"max_disagreement": "max ReLU-pattern disagreement", "max_drift": "max relative drift"}
@@ -197,42 +198,115 @@ def endpoint_ratio(widths: Sequence[int], y: Sequence[float], lo: int, hi: int) 
 
 # ----------------------------------------------------------------------------- figures
 
+#: The values of H the chapter runs: each keeps one colour and one marker in every figure.
+H_CASES = (1, 4, 8, 16, 32)
+
+
+def h_styles(Hs: Sequence[int] = ()) -> dict[int, dict]:
+    """One colour and one marker per H, the same in every panel and figure of the chapter
+    (:data:`H_CASES` first, then any other H in ``Hs``, in increasing order)."""
+    from ..core import plotting
+
+    cases = list(H_CASES) + sorted({int(H) for H in Hs} - set(H_CASES))
+    colors = plotting.case_colors(cases)
+    return {H: {"color": colors[H], "marker": plotting.MARKERS[i % len(plotting.MARKERS)]}
+            for i, H in enumerate(cases)}
+
+
 def _mean_curve(h: ls.History, H: int) -> tuple[np.ndarray, np.ndarray]:
     idx = h.pick(H)
     return times(h, idx[0]), np.mean([h.loss[g] for g in idx], axis=0)
+
+
+def _every(n: int, marks: int = 8, shift: float = 0.0) -> tuple[int, int]:
+    """``markevery`` for about ``marks`` markers on ``n`` points, shifted by a fraction of the
+    spacing so that the markers of curves that lie on top of each other do not coincide."""
+    step = max(1, n // marks)
+    return int(shift * step) % step, step
+
+
+def _layered(i: int, n: int) -> dict:
+    """Line width and z-order of the ``i``-th of ``n`` curves that may coincide: the first is
+    drawn widest and lowest, so each shows as a coloured edge around the ones above it."""
+    return {"lw": 1.2 + 2.6 * (n - 1 - i) / max(1, n - 1), "zorder": 2 + i}
+
+
+def _plain_log_ticks(ax, axis: str = "y") -> None:
+    """Plain numbers (0.03, 80) instead of 3×10⁻² on a log axis that spans less than a decade;
+    over more than 0.4 decades only the minor ticks of mantissa 2, 3 and 5 are labelled, so
+    that the labels do not run together."""
+    from matplotlib.ticker import FuncFormatter
+
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if not (lo > 0 and hi / lo < 10):
+        return
+    few = np.log10(hi / lo) > 0.4
+
+    def minor(x, _pos):
+        mantissa = round(x / 10 ** np.floor(np.log10(x)), 6)
+        return f"{x:g}" if not few or mantissa in (2, 3, 5) else ""
+
+    a.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    a.set_minor_formatter(FuncFormatter(minor))
+
+
+def _style_handles(styles: Mapping[str, dict]):
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], label=name, **{"color": "0.2", **kw}) for name, kw in styles.items()]
 
 
 def plot_convergence(gd: Mapping[int, ls.History], sgd: Mapping[int, ls.History],
                      comm: ls.History, *, width: int, comm_width: int, Hs: Sequence[int],
                      comm_Hs: Sequence[int], R: int, T: int):
     """Three panels: (a) loss against local steps at ``width``, (b) loss against rounds for
-    ``comm_Hs`` with R marked, (c) final loss against width, Local GD and Local SGD."""
-    import matplotlib.pyplot as plt
+    ``comm_Hs`` with R marked, (c) the final loss against the width relative to Local GD with
+    H = 1 at the same width, for Local GD (solid) and Local SGD (dashed). One legend, in the
+    fourth slot of the 2 × 2 grid; one colour and marker per H (:func:`h_styles`)."""
+    from ..core import plotting
 
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
-    for H in Hs:
+    sty = h_styles(list(Hs) + list(comm_Hs))
+    fig, ax = plotting.figure(2, 2, height=5.4)
+    for i, H in enumerate(Hs):
         t, F = _mean_curve(gd[width], H)
-        ax[0].plot(t, F, marker="o" if H > 1 else None, ms=3, label=f"H = {H} ({T // H} rounds)")
-    ax[0].set(yscale="log", xlabel="total local steps $t = rH$", ylabel=r"train loss $F(\bar W)$",
-              title=f"(a) fixed step budget, m = {width}")
+        ax[0, 0].plot(t, F, markevery=_every(len(t), shift=i / len(Hs)), **_layered(i, len(Hs)),
+                      **sty[H])
+    ax[0, 0].set(yscale="log", xlabel="total local steps $t = rH$",
+                 ylabel=r"train loss $F(\bar W)$", title=f"(a) fixed step budget, m = {width}")
     for H in comm_Hs:
-        t, F = _mean_curve(comm, H)
-        ax[1].plot(np.arange(1, len(F)), F[1:], label=f"H = {H}")
-    ax[1].axvline(R, color="gray", ls=":", label=f"R = {R} rounds")
-    ax[1].set(xscale="log", yscale="log", xlabel="communication rounds r",
-              ylabel=r"train loss $F(\bar W)$", title=f"(b) loss per round, m = {comm_width}")
-    for name, hs, mk, style in (("Local GD", gd, "o", "-"), ("Local SGD", sgd, "x", "--")):
+        _, F = _mean_curve(comm, H)
+        r = np.arange(1, len(F))
+        ax[0, 1].plot(r, F[1:], markevery=0.1, **sty[H])
+    ax[0, 1].axvline(R, color="0.4", ls=":")
+    ax[0, 1].set(xscale="log", yscale="log", xlabel="communication rounds r",
+                 ylabel=r"train loss $F(\bar W)$", title=f"(b) per round, m = {comm_width}")
+    base = {m: h.final_loss()[h.pick(min(Hs))].mean() for m, h in gd.items()}
+    for hs, ls_, mfc in ((gd, "-", None), (sgd, "--", "white")):
+        ms = [m for m in hs if m in base]
         for H in Hs:
-            ax[2].plot(list(hs), [h.final_loss()[h.pick(H)].mean() for h in hs.values()],
-                       marker=mk, ls=style, label=f"{name}, H = {H}")
-    ax[2].set(xscale="log", yscale="log", xlabel="width m (hidden units)",
-              ylabel=rf"loss after T = {T} steps", title="(c) final loss against width")
-    ax[2].set_xscale("log", base=2)
-    for x in ax[:2]:
-        x.legend(fontsize=8)
-    ax[2].legend(fontsize=7, ncol=2, loc="lower center")
-    fig.tight_layout()
+            y = [hs[m].final_loss()[hs[m].pick(H)].mean() / base[m] for m in ms]
+            ax[1, 0].plot(ms, y, ls=ls_, mfc=mfc, ms=6 if mfc else 4.5, **sty[H])
+    ax[1, 0].set_xscale("log", base=2)
+    ax[1, 0].set(xlabel="width m (hidden units)",
+                 ylabel=f"loss after T = {T} steps\n/ Local GD's at H = {min(Hs)}",
+                 title="(c) relative final loss")
+    shown = sorted(set(Hs) | set(comm_Hs))
+    handles = [plotting_line(sty[H], f"H = {H}" + (f" ({T // H} rounds in (a))" if H in Hs
+                                                     else "")) for H in shown]
+    handles += _style_handles({"Local GD (c)": {"ls": "-"},
+                               "Local SGD (c)": {"ls": "--", "marker": "o", "mfc": "white"},
+                               f"R = {R} rounds (b)": {"ls": ":", "color": "0.4"}})
+    ax[1, 1].axis("off")
+    ax[1, 1].legend(handles=handles, loc="center", title="H: local steps per round")
     return fig
+
+
+def plotting_line(style: Mapping, label: str):
+    """A legend handle with the colour and marker of ``style`` (a solid line)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], label=label, **style)
 
 
 def plot_rate(steps: np.ndarray, slopes: Mapping[int, float], widths: Sequence[int],
@@ -241,74 +315,97 @@ def plot_rate(steps: np.ndarray, slopes: Mapping[int, float], widths: Sequence[i
     """Two panels: (a) steps to reach ``frac`` of the initial loss against the width, with the
     fitted power laws; (b) seed-mean loss against local steps on log-log axes at ``width``,
     with the early and late windows of :func:`decay_acceleration` shaded."""
-    import matplotlib.pyplot as plt
+    from ..core import plotting
 
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
+    sty = h_styles(Hs)
+    fig, ax = plotting.figure(2, 1, height=3.3)
     w = np.array(widths, float)
     for H, row in zip(Hs, steps):
-        line, = ax[0].plot(w, row, "o", label=f"H = {H}: slope {slopes[int(H)]:+.2f}")
+        ax[0, 0].plot(w, row, ls="none", **sty[int(H)])
         if np.all(np.isfinite(row)):
             fit = np.exp(np.polyval(np.polyfit(np.log(w), np.log(row), 1), np.log(w)))
-            ax[0].plot(w, fit, color=line.get_color(), lw=1)
-    ax[0].set_xscale("log", base=2)
-    ax[0].set(yscale="log", xlabel="width m (hidden units)",
-              ylabel=f"local steps to reach {frac:g} of the initial loss",
-              title="(a) steps to a fixed loss fraction against width")
-    ax[0].legend(fontsize=8)
-    for (name, h), style in zip(curves.items(), ("-", "--")):
-        for H in Hs:
+            ax[0, 0].plot(w, fit, color=sty[int(H)]["color"], lw=1)
+            ax[0, 0].annotate(f"{slopes[int(H)]:+.2f}", (w[-1], fit[-1]), xytext=(4, 0),
+                              textcoords="offset points", va="center",
+                              color=sty[int(H)]["color"], fontsize=plotting.MIN_FONT_PT)
+    ax[0, 0].set_xscale("log", base=2)
+    ax[0, 0].set(yscale="log", xlabel="width m (hidden units)",
+                 ylabel=f"local steps to reach {frac:g}\nof the initial loss",
+                 title="(a) steps to a fixed loss\n(labels: fitted slope)")
+    ax[0, 0].set_xlim(right=w[-1] * 2.2)
+    _plain_log_ticks(ax[0, 0])
+    n = len(curves) * len(Hs)
+    for k, ((name, h), style) in enumerate(zip(curves.items(), ("-", "--"))):
+        for i, H in enumerate(Hs):
             t, F = _mean_curve(h, H)
-            ax[1].plot(t[1:], F[1:], ls=style, label=f"{name}, H = {H}")
+            j = k * len(Hs) + i
+            width_kw = _layered(i, len(Hs)) if k == 0 else {"lw": 1.0, "zorder": 10 + i}
+            ax[0, 1].plot(t[1:], F[1:], ls=style, markevery=_every(len(t) - 1, shift=j / n),
+                          mfc="white" if style == "--" else None, **width_kw, **sty[int(H)])
     for lo, hi in ((T / 4, T / 2), (3 * T / 4, T)):
-        ax[1].axvspan(lo, hi, color="gray", alpha=0.15)
-    ax[1].set(xscale="log", yscale="log", xlabel="total local steps $t = rH$",
-              ylabel=r"train loss $F(\bar W)$",
-              title=f"(b) decay on log-log axes, m = {width} (shaded: fit windows)")
-    ax[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+        ax[0, 1].axvspan(lo, hi, color="0.5", alpha=0.15, lw=0)
+    ax[0, 1].set(xscale="log", yscale="log", xlabel="total local steps $t = rH$",
+                 ylabel=r"train loss $F(\bar W)$",
+                 title=f"(b) decay, m = {width}\n(shaded: fit windows)")
+    handles = [plotting_line(sty[int(H)], f"H = {H}") for H in Hs]
+    handles += _style_handles({f"{name} (b)": {"ls": s, "marker": "o",
+                                               "mfc": "white" if s == "--" else None}
+                               for name, s in zip(curves, ("-", "--"))})
+    plotting.legend_outside(fig, handles, [h.get_label() for h in handles], ncols=5)
     return fig
 
 
 def plot_closeness(curves: Mapping, slopes: Mapping, widths: Mapping[str, Sequence[int]],
                    ref_H: int):
     """Closeness measures against the width on log-log axes, one panel per metric, with the
-    fitted power laws and an :math:`m^{-1/2}` reference through the NTK ``ref_H`` curve."""
-    import matplotlib.pyplot as plt
+    fitted power laws and an :math:`m^{-1/2}` reference through the NTK ``ref_H`` curve.
+    Colour and marker: H (:func:`h_styles`); solid, filled: NTK; dashed, hollow: standard.
+    Each panel's legend, below it, gives the fitted slopes."""
+    from ..core import plotting
 
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    sty = h_styles([H for (_, _, H) in curves])
+    fig, ax = plotting.figure(2, 1, height=4.3)
     for j, (metric, label) in enumerate(METRICS.items()):
+        a = ax[0, j]
+        panel = "(a) pattern disagreement" if j == 0 else "(b) relative drift"
         for (met, param, H), y in curves.items():
             if met != metric:
                 continue
             w = np.array(widths[param], float)
             fit = np.exp(np.polyval(np.polyfit(np.log(w), np.log(y), 1), np.log(w)))
-            name = "NTK" if param == "ntk" else "standard"
-            line, = ax[j].plot(w, y, marker="o" if param == "ntk" else "s", ls="none",
-                               label=f"{name}, H = {H}: slope {slopes[(met, param, H)]:+.2f}")
-            ax[j].plot(w, fit, color=line.get_color(), ls="-" if param == "ntk" else "--", lw=1)
+            ntk = param == "ntk"
+            name = "NTK" if ntk else "standard"
+            a.plot(w, y, ls="none", mfc=None if ntk else "white",
+                   label=f"{name}, H = {H}: slope {slopes[(met, param, H)]:+.2f}", **sty[H])
+            a.plot(w, fit, color=sty[H]["color"], ls="-" if ntk else "--", lw=1)
         w = np.array(widths["ntk"], float)
-        ax[j].plot(w, curves[(metric, "ntk", ref_H)][0] * (w / w[0]) ** -0.5, color="gray",
-                   ls=":", label=r"reference $m^{-1/2}$")
-        ax[j].set_xscale("log", base=2)
-        ax[j].set(yscale="log", xlabel="width m (hidden units)", ylabel=label + " (fraction)",
-                  title=label + " vs width")
-        ax[j].legend(fontsize=8)
-    fig.tight_layout()
+        a.plot(w, curves[(metric, "ntk", ref_H)][0] * (w / w[0]) ** -0.5, color="0.3",
+               ls=":", label=r"reference $m^{-1/2}$")
+        a.set_xscale("log", base=2)
+        a.set(yscale="log", xlabel="width m (hidden units)", ylabel=label + " (fraction)",
+              title=panel)
+        _plain_log_ticks(a)
+        a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=1)
     return fig
 
 
 def plot_shards(runs: Mapping[str, ls.History], Hs: Sequence[int], width: int):
-    """Seed-mean loss against local steps for each sharding in ``runs`` and each H."""
-    import matplotlib.pyplot as plt
+    """Seed-mean loss against local steps for each sharding in ``runs`` (solid, filled markers:
+    the first; dashed, hollow: the second) and each H (colour and marker, :func:`h_styles`)."""
+    from ..core import plotting
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for (name, h), style in zip(runs.items(), ("-", "--")):
-        for H in Hs:
+    sty = h_styles(Hs)
+    fig, ax = plotting.figure(1, 1, height=3.6)
+    a = ax[0, 0]
+    n = len(runs) * len(Hs)
+    for k, ((name, h), style) in enumerate(zip(runs.items(), ("-", "--"))):
+        for i, H in enumerate(Hs):
             t, F = _mean_curve(h, H)
-            ax.plot(t, F, ls=style, marker="o" if H > 1 else None, ms=3,
-                    label=f"{name} shards, H = {H}")
-    ax.set(yscale="log", xlabel="total local steps $t = rH$", ylabel=r"train loss $F(\bar W)$",
-           title=f"i.i.d. vs label-sorted shards, m = {width}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+            j = i * len(runs) + k                        # the shardings of one H are adjacent
+            a.plot(t, F, ls=style, markevery=_every(len(t), shift=k / len(runs)),
+                   mfc="white" if style == "--" else None, ms=6 if style == "--" else 4.5,
+                   label=f"{name} shards, H = {H}", **_layered(j, n), **sty[int(H)])
+    a.set(yscale="log", xlabel="total local steps $t = rH$", ylabel=r"train loss $F(\bar W)$",
+          title=f"m = {width}")
+    plotting.legend_outside(fig, ncols=2)
     return fig

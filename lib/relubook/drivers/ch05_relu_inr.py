@@ -25,7 +25,7 @@ from ..topics import images
 __all__ = ["LR", "WIRE", "TASKS", "NAMES", "settings", "Result", "score", "compare", "table",
            "best", "pick", "Gaps", "gaps", "EqualFit", "equal_fit", "equal_fit_sweep",
            "Selection", "selection_check", "cost_ratio", "psnr_texts", "sweep_texts",
-           "sweep_table", "timing_table", "plot_grid"]
+           "sweep_table", "timing_table", "grid_layout", "plot_grid"]
 
 #: Per-model Adam learning rates (BW: the paper; baselines: their own recommended values).
 LR = {"bw": 3e-3, "relu": 1e-3, "pe": 1e-3, "siren": 1e-3, "wire": 5e-3, "gauss": 1e-3}
@@ -328,28 +328,56 @@ def timing_table(results: Sequence[Result], iters: int, n_pixels: int, gemm: flo
     return "\n".join(rows)
 
 
-def plot_grid(truth: np.ndarray, results: Sequence[Result], title: str, err_max: float = 0.25):
-    """Reconstructions (top row) and absolute-error maps (bottom row), truth first.
-    Images are shown clipped to [0, 1] for display only; errors on the raw output."""
-    import matplotlib.pyplot as plt
+def grid_layout(n_panels: int, max_cols: int = 6) -> tuple[int, int]:
+    """``(blocks, ncols)`` of a reconstruction grid: ``n_panels`` images (the truth first) in
+    blocks of at most ``max_cols`` columns, as few blocks as possible, balanced in width."""
+    if n_panels < 1 or max_cols < 1:
+        raise ValueError(f"n_panels and max_cols must be >= 1; got {n_panels}, {max_cols}")
+    blocks = -(-n_panels // max_cols)
+    return blocks, -(-n_panels // blocks)
 
-    n = len(results) + 1
-    fig, ax = plt.subplots(2, n, figsize=(1.9 * n, 4.1), squeeze=False)
+
+def plot_grid(truth: np.ndarray, results: Sequence[Result], title: str, err_max: float = 0.25,
+              max_cols: int = 6):
+    """Reconstructions with each method's absolute-error map directly below it, truth first.
+
+    The panels run in blocks of at most ``max_cols`` columns (a row of reconstructions over a
+    row of error maps), so that the titles stay legible at the text-column width; the slot
+    under the ground truth is left empty. One colour bar serves every error map. Images are
+    shown clipped to [0, 1] for display only; errors are on the raw output. Each image axes
+    is labelled (``Axes.get_label()``) ``"reconstruction: <name>"`` or ``"error: <name>"``.
+    """
+    from ..core import plotting
+
+    panels = [("ground truth", truth, None)] + [
+        (r.name, r.image, f"{r.psnr:.1f} dB\nSSIM {r.ssim:.2f}") for r in results]
+    blocks, ncols = grid_layout(len(panels), max_cols)
+    side = plotting.TEXT_WIDTH / (ncols + 0.9)           # an image's side, inches
+    fig, ax = plotting.figure(ncols, 2 * blocks, height=blocks * (2 * side + 0.6) + 0.3)
     gray = truth.shape[-1] == 1
     show = lambda x: np.clip(x[..., 0] if gray else x, 0, 1)  # noqa: E731
-    ax[0, 0].imshow(show(truth), cmap="gray" if gray else None, vmin=0, vmax=1)
-    ax[0, 0].set_title("ground truth", fontsize=9)
-    ax[1, 0].axis("off")
     im = None
-    for j, r in enumerate(results, start=1):
-        ax[0, j].imshow(show(r.image), cmap="gray" if gray else None, vmin=0, vmax=1)
-        ax[0, j].set_title(f"{r.name}\n{r.psnr:.1f} dB, SSIM {r.ssim:.2f}", fontsize=8)
-        err = np.abs(r.image - truth).mean(-1)
-        im = ax[1, j].imshow(err, cmap="inferno", vmin=0, vmax=err_max)
+    for k, (name, image, scores) in enumerate(panels):
+        b, j = divmod(k, ncols)
+        top, bottom = ax[2 * b, j], ax[2 * b + 1, j]
+        top.imshow(show(image), cmap="gray" if gray else None, vmin=0, vmax=1)
+        top.set_title(name if scores is None else f"{name}\n{scores}",
+                      fontsize=plotting.MIN_FONT_PT)
+        top.set_label(f"reconstruction: {name}")
+        if scores is None:                               # the truth: no error map
+            bottom.set_label("empty")
+            continue
+        err = np.abs(image - truth).mean(-1)
+        im = bottom.imshow(err, cmap="inferno", vmin=0, vmax=err_max)
+        bottom.set_label(f"error: {name}")
     for a in ax.ravel():
         a.set_xticks([]), a.set_yticks([])
-    ax[1, 1].set_ylabel("|error|", fontsize=9)
-    cb = fig.colorbar(im, ax=ax[1, :].tolist(), shrink=0.8)
-    cb.set_label("|error| (intensity)", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+        a.grid(False)
+        a.spines[:].set_visible(True)
+        if a.get_label() == "empty" or not a.get_label():
+            a.axis("off")
+    if im is not None:
+        fig.colorbar(im, ax=ax.ravel().tolist(), shrink=0.9 if blocks == 1 else 0.6, aspect=25,
+                     label="|error| (maps under the images)")
+    fig.suptitle(title)
     return fig

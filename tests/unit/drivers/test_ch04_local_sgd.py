@@ -129,7 +129,24 @@ def test_sweeps_and_figures_run_on_a_tiny_problem():
     curves, sl = ch04.closeness(gd, gd, [4], 4)
     figs.append(ch04.plot_closeness(curves, sl, {"ntk": list(gd), "standard": list(gd)}, 4))
     figs.append(ch04.plot_shards({"i.i.d.": gd[16]}, [1, 4], 16))
-    assert [len(f.axes) for f in figs] == [3, 2, 2, 1]
+    assert [len(f.axes) for f in figs] == [4, 2, 2, 1]
+    # one colour per H in every panel: each line of H's colour is labelled H or drawn for H
+    sty = ch04.h_styles([1, 2, 4])
+    assert sty[1] == ch04.h_styles([1, 8, 32])[1] and len({v["color"] for v in sty.values()}) == 6
+    from matplotlib.colors import to_hex
+    allowed = {v["color"].lower() for v in sty.values()}
+    for f in figs:
+        for a in f.axes:
+            for line in a.get_lines():
+                c = to_hex(line.get_color())
+                grey = len({c[1:3], c[3:5], c[5:7]}) == 1
+                assert c in allowed or grey, (a.get_title(), c)
+    conv = figs[0]
+    (legend_ax,) = [a for a in conv.axes if a.get_legend() is not None]
+    assert not legend_ax.axison and not legend_ax.get_lines()   # the legend has a slot of its own
+    labels = [t.get_text() for t in legend_ax.get_legend().get_texts()]
+    assert any(t.startswith("H = 1 ") for t in labels) and "H = 2" in labels
     import matplotlib.pyplot as plt
     for f in figs:
+        assert f.get_size_inches()[0] <= 6.4 + 1e-9
         plt.close(f)

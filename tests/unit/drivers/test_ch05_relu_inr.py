@@ -129,3 +129,52 @@ def test_texts_for_the_prose():
     assert len(lines) == 3 and lines[2].split()[:2] == ["3", "False"]
     table = ie.timing_table(rs, iters=10, n_pixels=100, gemm=40.0).splitlines()
     assert len(table) == 3 and table[1].split()[-1] == "50%"     # 4e9 / 0.2 s = 20 GFLOP/s
+
+
+def test_grid_layout_balances_the_blocks():
+    assert ie.grid_layout(5) == (1, 5) and ie.grid_layout(6) == (1, 6)
+    assert ie.grid_layout(7) == (2, 4) and ie.grid_layout(8) == (2, 4)
+    assert ie.grid_layout(9) == (2, 5) and ie.grid_layout(11, max_cols=5) == (3, 4)
+    with pytest.raises(ValueError):
+        ie.grid_layout(0)
+
+
+@pytest.mark.parametrize("n_methods", [4, 6, 8])
+def test_each_error_map_sits_under_its_own_reconstruction(n_methods):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from relubook.core import plotting
+
+    plotting.use()
+    rng = np.random.default_rng(1)
+    truth = rng.random((12, 12, 1))
+    res = [ie.Result(f"method {i}", "x", None, truth + 0.01 * (i + 1) * rng.random(truth.shape),
+                     20.0 + i, 0.5) for i in range(n_methods)]
+    fig = ie.plot_grid(truth, res, "test grid")
+    fig.canvas.draw()                                    # constrained layout places the axes
+    by_label = {a.get_label(): a for a in fig.axes}
+    truth_ax = by_label["reconstruction: ground truth"]
+    images_axes = [a for a in fig.axes if a.get_label().startswith(("reconstruction", "error"))]
+    for r in res:
+        top, bottom = by_label[f"reconstruction: {r.name}"], by_label[f"error: {r.name}"]
+        assert top.get_title().startswith(r.name)
+        assert top.title.get_fontsize() >= plotting.MIN_FONT_PT
+        pt, pb = top.get_position(), bottom.get_position()
+        assert pb.x0 == pytest.approx(pt.x0, abs=1e-6) and pb.x1 == pytest.approx(pt.x1, abs=1e-6)
+        assert pb.y1 < pt.y0                              # below its reconstruction
+        between = [a for a in images_axes if a not in (top, bottom)
+                   and a.get_position().x0 == pytest.approx(pt.x0, abs=1e-6)
+                   and pb.y1 < a.get_position().y0 < pt.y0]
+        assert not between                                # directly below, nothing in between
+        shown = bottom.get_images()[0].get_array()
+        np.testing.assert_allclose(shown, np.abs(r.image - truth).mean(-1))
+    # the slot right under the ground truth holds no error map
+    pt = truth_ax.get_position()
+    under = [a for a in fig.axes if a.get_position().x0 == pytest.approx(pt.x0, abs=1e-6)
+             and a.get_position().y1 < pt.y0]
+    nearest = max(under, key=lambda a: a.get_position().y1)
+    assert not nearest.get_images() and not nearest.axison
+    assert fig.get_size_inches()[0] <= plotting.TEXT_WIDTH + 1e-9
+    plt.close(fig)
