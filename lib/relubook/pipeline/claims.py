@@ -387,8 +387,8 @@ class VerdictTable:
             out += self._rows(self.book_checks)
         dependent = [c for c in self.claims if self.spreads.get(c.id)]
         if dependent:
-            out += ["", ("**Verdicts that depend on the seed** (each check's value over the "
-                         "seeds):"), ""]
+            out += ["", ("**Verdicts that depend on the seed** (the checks whose outcome "
+                         "changes with the seed, their values over the seeds):"), ""]
             for c in dependent:
                 out.append(f"- {c.id} ({_esc(self.seeds.get(c.id, ''))}): "
                            + "; ".join(_esc(x) for x in self.spreads[c.id]))

@@ -137,8 +137,10 @@ def checks_cell(c: dict) -> str:
     return "<br>".join(_esc(i) for i in items)
 
 
-def _chapter_no(chapter: str) -> int:
-    return int(chapter[:2])
+def _chapter_no(chapter: str, root: Path | None = None) -> int:
+    """The chapter's number in the book: its place in the Chapters part of the table of
+    contents (notebooks sorted by name), as Sphinx numbers it (``10_...`` may be chapter 6)."""
+    return paths.chapters(root).index(chapter) + 1
 
 
 def _doc(chapter: str, text: str) -> str:
@@ -156,7 +158,7 @@ def _summary(statuses: Sequence[freshness.Status], root: Path | None) -> list[st
     total: Counter = Counter()
     n_claims = n_book = 0
     for st in statuses:
-        no = _chapter_no(st.chapter)
+        no = _chapter_no(st.chapter, root)
         name = _doc(st.chapter, f"Chapter {no}")
         title = _doc(st.chapter, f"{no}. {_title_text(chapter_title(st.chapter, root))}")
         if st.record is None:
@@ -230,7 +232,7 @@ def dashboard(root: Path | None = None,
            "the claim's checks on the {doc}`seed robustness page </book/generated/seeds>`."), ""]
     out += _summary(statuses, root) + [""]
     for st in statuses:
-        no = _chapter_no(st.chapter)
+        no = _chapter_no(st.chapter, root)
         out += [f"## {no}. {chapter_title(st.chapter, root)}", "",
                 f"Chapter: {{doc}}`/notebooks/{st.chapter}`."
                 + ("" if st.fresh else " **Stale:** " + _esc("; ".join(st.reasons)) + "."), ""]
@@ -277,7 +279,7 @@ def seeds_page(root: Path | None = None) -> str:
             "every seed is *seed-dependent*: its chapter says so. Only seeds run on the "
             "chapter's current code are counted."), ""]
     for chapter in paths.chapters(root):
-        no = _chapter_no(chapter)
+        no = _chapter_no(chapter, root)
         out += [f"## {no}. {_title_text(chapter_title(chapter, root))}", "",
                 (f"Chapter: {{doc}}`/notebooks/{chapter}`. Seeds files: "
                  f"{_seeds_state(chapter, root)}."), ""]

@@ -178,7 +178,10 @@ class Run:
             if profile != self.profile:
                 rob[cid] += " (smoke)"
             if not sm["robust"]:
-                spreads[cid] = [seeds.spread_text(k) for k in sm["checks"]]
+                # the checks whose outcome changes with the seed (every check when none does:
+                # then the counter-example's outcome does); the seeds page lists them all
+                varying = [k for k in sm["checks"] if len(set(k["passed"].values())) > 1]
+                spreads[cid] = [seeds.spread_text(k) for k in varying or sm["checks"]]
         return rob, spreads, note
 
 

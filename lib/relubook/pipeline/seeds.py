@@ -86,10 +86,16 @@ def entry_from_record(rec: Mapping[str, Any]) -> dict:
         "claims": [{
             "id": c["id"], "kind": c["kind"], "verdict": c["verdict"],
             "full_only": c.get("full_only"),
-            "checks": [{k: ch[k] for k in ("name", "value", "op", "threshold", "unit", "passed")}
-                       for ch in c["checks"]],
+            "checks": [_check(ch) for ch in c["checks"]]
+            + ([_check(c["refutation"], "counter-example: ")] if c.get("refutation") else []),
         } for c in rec["claims"]],
     }
+
+
+def _check(ch: Mapping[str, Any], prefix: str = "") -> dict:
+    out = {k: ch[k] for k in ("name", "value", "op", "threshold", "unit", "passed")}
+    out["name"] = prefix + out["name"]
+    return out
 
 
 def stale_reasons(entry: Mapping[str, Any], chapter: str, root: Path | None = None) -> list[str]:
