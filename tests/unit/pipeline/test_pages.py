@@ -160,7 +160,7 @@ def test_timings_name_a_missing_or_invalid_record(repo):
     assert "Without a valid committed record: `02_other`." in text
 
 
-def test_write_pages_writes_the_three_generated_files(repo):
+def test_write_pages_writes_the_four_generated_files(repo):
     written = pages.write_pages(repo)
-    assert [p.name for p in written] == ["dashboard.md", "status.md", "timings.md"]
+    assert [p.name for p in written] == ["dashboard.md", "status.md", "seeds.md", "timings.md"]
     assert all(p.parent == repo / "book" / "generated" and p.read_text() for p in written)

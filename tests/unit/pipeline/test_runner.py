@@ -110,7 +110,11 @@ def test_cli_corrupt_and_missing_records(toy, capsys):
                 "('reproduced')") in capsys.readouterr().err
     finally:
         f.write_text(good)
-    assert cli.main(["check"]) == 0
+    # the record is fresh again; what is missing now is the chapter's seeds files
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("00_toy                   fresh   seeds: STALE")
+    assert "no smoke seeds file (relubook seeds 00 --profile smoke --seeds 0-4)" in out
 
 
 def test_cli_list_and_timings(toy, capsys):
