@@ -74,13 +74,8 @@ def _check(W: Sequence[Array], b: Sequence[Array]) -> tuple[list[Array], list[Ar
     if len(Ws) < 2 or len(Ws) != len(bs):
         raise ValueError(f"need >= 2 layers (hidden + linear output) and one bias per layer, "
                          f"got {len(Ws)} weights and {len(bs)} biases")
-    for k, (w, v) in enumerate(zip(Ws, bs)):
-        if w.ndim != 2 or v.shape != (w.shape[0],):
-            raise ValueError(f"layer {k + 1}: W must be (out, in) and b (out,), got {w.shape} "
-                             f"and {v.shape}")
-        if k and w.shape[1] != Ws[k - 1].shape[0]:
-            raise ValueError(f"layer {k + 1} takes {w.shape[1]} inputs, layer {k} gives "
-                             f"{Ws[k - 1].shape[0]}")
+    # every layer's shape is checked by core.regions (same rules and messages)
+    forward_patterns(Ws, bs, np.zeros((1, np.shape(Ws[0])[-1] if Ws[0].ndim else 0)))
     return Ws, bs
 
 
