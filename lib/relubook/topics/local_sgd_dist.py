@@ -341,9 +341,16 @@ def _fork_errors(error_files: Sequence[str]) -> str:
     rather than its peers' "connection closed" (whichever process the join saw first)."""
     lines = []
     for rank, f in enumerate(error_files):
-        if os.access(f, os.R_OK):
+        # a rank terminated by the launcher (SIGTERM) leaves its error file empty
+        if os.access(f, os.R_OK) and os.path.getsize(f) > 0:
             with open(f, "rb") as fh:
-                lines.append(f"[rank{rank}]: " + pickle.load(fh).strip().splitlines()[-1])
+                try:
+                    trace = pickle.load(fh)
+                except (EOFError, pickle.UnpicklingError):  # written while we read it
+                    continue
+            lines.append(f"[rank{rank}]: " + trace.strip().splitlines()[-1])
+    if not lines:
+        return "(no worker left a traceback: the launcher terminated them)"
     first = [l for l in lines if "gloo/transport" not in l]
     return "\n".join((first or lines)[:4])
 

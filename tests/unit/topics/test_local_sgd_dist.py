@@ -80,3 +80,15 @@ def test_out_path_is_checked_before_training(tmp_path, capsys):
     lsd.check_out_path(tmp_path / "new" / "out.pt")          # creatable: fine
     assert lsd.main(["--out", str(blocker / "out.pt"), "--rounds", "1"]) == 2
     assert capsys.readouterr().err.count("is a file") == 1
+
+
+def test_fork_errors_skip_ranks_that_left_no_traceback(tmp_path):
+    """A rank the launcher terminated leaves an empty error file: it is skipped, never read."""
+    import pickle
+
+    empty, done = tmp_path / "e0.pickle", tmp_path / "e1.pickle"
+    empty.write_bytes(b"")
+    done.write_bytes(pickle.dumps("Traceback ...\nRuntimeError: injected failure on rank 1\n"))
+    assert lsd._fork_errors([str(empty), str(done)]) == (
+        "[rank1]: RuntimeError: injected failure on rank 1")
+    assert "no worker left a traceback" in lsd._fork_errors([str(empty)])
