@@ -17,13 +17,14 @@ PROFILE ?= smoke
 # pytest-xdist workers of the unit, smoke and nbval steps (TEST_JOBS=0: one process).
 TEST_JOBS ?= 2
 
-.PHONY: help install book html pages figures chapter test unit smoke nbval fresh browser-deps browser clean
+.PHONY: help install book html pages figures chapter test unit smoke nbval fresh browser-deps browser bench clean
 
 help:
 	@echo "make book     install, re-execute stale chapters (full), build _build/html"
 	@echo "make test     the whole test suite (what CI runs)"
 	@echo "make figures  re-execute every chapter at profile=full and commit-ready outputs"
 	@echo "make chapter CH=01 PROFILE=smoke   run one chapter"
+	@echo "make bench    time the INR training steps (writes benchmarks/results/inr_step.json)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -117,6 +118,10 @@ browser-deps:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
 	    || echo "could not install chromium: the browser test will be skipped"; \
 	else echo "chromium not installed and cannot apt-get it here: the browser test will be skipped"; fi
+
+# Benchmarks, not timed tests: run them on an otherwise idle machine.
+bench: install
+	$(BIN)/python benchmarks/bench_inr.py --threads $${BENCH_THREADS:-1}
 
 clean:
 	rm -rf _build build

@@ -13,7 +13,10 @@ best-PSNR c.
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -25,7 +28,8 @@ from ..topics import images
 __all__ = ["LR", "WIRE", "TASKS", "NAMES", "settings", "Result", "score", "compare", "table",
            "best", "pick", "Gaps", "gaps", "EqualFit", "equal_fit", "equal_fit_sweep",
            "Selection", "selection_check", "cost_ratio", "psnr_texts", "sweep_texts",
-           "sweep_table", "timing_table", "grid_layout", "plot_grid"]
+           "sweep_table", "timing_table", "grid_layout", "plot_grid", "PAPER_SETTINGS",
+           "paper_cost", "paper_estimate", "require_paper_scale", "benchmark_summary"]
 
 #: Per-model Adam learning rates (BW: the paper; baselines: their own recommended values).
 LR = {"bw": 3e-3, "relu": 1e-3, "pe": 1e-3, "siren": 1e-3, "wire": 5e-3, "gauss": 1e-3}
@@ -381,3 +385,97 @@ def plot_grid(truth: np.ndarray, results: Sequence[Result], title: str, err_max:
                      label="|error| (maps under the images)")
     fig.suptitle(title)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's scale (the chapter's `paper` setting) and the committed benchmark
+# --------------------------------------------------------------------------------------------
+
+#: The paper's sizes, widths and iteration counts, as overrides of the chapter's full settings
+#: (stand-in images at the paper's sizes: 256² for the 256² cameraman, 256² HR for the
+#: butterfly, a 256² phantom with the paper's 0.31 projections per pixel for the chest slice).
+PAPER_SETTINGS = {
+    "iters": 1000, "rep_size": 256, "rep_width": 300,
+    "sr_iters": 2000, "sr_size": 256, "sr_width": 256,
+    "ct_iters": 10000, "ct_size": 256, "ct_angles": 80, "ct_width": 300,
+    "sweep_size": 256, "sweep_angles": 80, "sweep_width": 300, "sweep_ref": 10000,
+    "sweep_cap": 100000,
+}
+
+
+def paper_cost(cfg: dict) -> float:
+    """Training steps of the run ``cfg`` in units of one BW network's step at the
+    representation size (pixel counts and width² scale a step; WIRE counts twice; the
+    equal-fit sweep counts its reference budget once per c, a lower bound)."""
+    def unit(size: int, width: int) -> float:
+        return (size / cfg["rep_size"]) ** 2 * (width / cfg["rep_width"]) ** 2
+
+    total = 0.0
+    for task, iters in (("rep", cfg["iters"]), ("sr", cfg.get("sr_iters", cfg["iters"])),
+                        ("ct", cfg.get("ct_iters", cfg["iters"]))):
+        models = list(cfg[f"{task}_models"])
+        n = sum(2.0 if k == "wire" else 1.0 for k in models if k != "bw")
+        n += len(cfg.get(f"{task}_cs", [1.0])) if "bw" in models else 0.0
+        total += n * iters * unit(cfg[f"{task}_size"], cfg[f"{task}_width"])
+    total += len(cfg["sweep_cs"]) * cfg["sweep_ref"] * unit(cfg["sweep_size"],
+                                                            cfg["sweep_width"])
+    return total
+
+
+def paper_estimate(cfg: dict, device: torch.device | str = "cpu", probe_steps: int = 3
+                   ) -> tuple[float, float]:
+    """(seconds per BW step at the representation size, estimated seconds for ``cfg``) from a
+    short timed probe: ``probe_steps`` Adam steps after one warm-up step."""
+    size, width = cfg["rep_size"], cfg["rep_width"]
+    spec = inr.Spec("bw", width, 3, (9.0,))
+    target = torch.zeros(size, size, 1)
+    t0 = 0.0
+
+    def stop(t: int, loss: np.ndarray) -> bool:
+        nonlocal t0
+        if t == 1:
+            t0 = time.perf_counter()
+        return t > probe_steps
+
+    inr.fit(spec, (size, size, 1), target, iters=probe_steps + 2, lr=1e-3, stop=stop,
+            device=device)
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    per = (time.perf_counter() - t0) / probe_steps
+    return per, per * paper_cost(cfg)
+
+
+def require_paper_scale(cfg: dict, device: torch.device | str) -> float:
+    """Stop at once on a CPU: the paper's scale is for a GPU. Returns the estimated seconds.
+
+    Raises
+    ------
+    RuntimeError
+        On a CPU, with the estimated run time from a short probe.
+    """
+    per, total = paper_estimate(cfg, device)
+    if not str(device).startswith("cuda"):
+        raise RuntimeError(
+            f"the paper profile needs a GPU: on this {device} device one BW-ReLU step at "
+            f"{cfg['rep_size']}x{cfg['rep_size']}, width {cfg['rep_width']} takes "
+            f"{per:.2f} s, so the whole run would take about {total / 3600:.1f} h "
+            f"(≈ {paper_cost(cfg):.3g} such steps). Run it where torch.cuda.is_available(), "
+            "or use profile='full'.")
+    return total
+
+
+def benchmark_summary(path: str | Path) -> tuple[str, dict]:
+    """The committed ``make bench`` result at ``path``: its table and the values the chapter
+    quotes (BW's speed-up, ceiling and GEMM share, the goals, the machine)."""
+    from ..topics import inr_bench
+
+    data = json.loads(Path(path).read_text())
+    rows = [inr_bench.Row(**{k: r[k] for k in ("kind", "shape", "book_ms", "paper_ms",
+                                                 "gemm_ms", "compile_s")})
+            for r in data["rows"]]
+    head = (f"{data['date']}, {data['machine']}, torch {data['torch']}, "
+            f"{data['threads']} thread(s), activations {data['activations']}, "
+            f"{data['reps']} interleaved rounds (medians)")
+    return head + "\n" + inr_bench.format_table(rows), {
+        "rows": {r.kind: r for r in rows}, "goals": data["goals"], "date": data["date"],
+        "threads": data["threads"], "activations": data["activations"]}

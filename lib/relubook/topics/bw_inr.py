@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -39,7 +41,7 @@ from ..core.training import adam, exp_decay
 
 __all__ = [
     "A", "KNOTS", "SLOPES", "KNOT_VALUES", "MODELS", "psi_relu", "interval_index", "psi",
-    "psi_moment", "psi_identities",
+    "psi_moment", "psi_identities", "compile_mode", "fused_activation",
     "Spec", "nyquist_freqs", "positional_encoding", "INR", "path_norm", "train_flops", "Fit",
     "fit", "grid", "gemm_gflops", "Shallow1D", "tv_derivative", "fit_1d",
 ]
@@ -198,6 +200,120 @@ def psi_identities(n_grid: int = 50_001) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------------
+# Fused activations (torch.compile), with an eager fallback
+# --------------------------------------------------------------------------------------------
+# Every hidden activation is one elementwise kernel forward and one backward once inductor
+# fuses it; eager PyTorch makes one pass over the (n, P, width) tensor per operation (the
+# 7-ReLU sum: about 20 forward). The fused forms compute the same definitions: BW is the
+# 7-ReLU sum itself. Set RELUBOOK_COMPILE=0 to use the eager forms (the table look-up for BW).
+
+_COMPILE = {"mode": None, "reason": ""}
+
+
+def compile_mode() -> str:
+    """How this process evaluates the activations: ``"compiled"`` (torch.compile, inductor),
+    ``"eager (<why>)"`` or ``"not yet used"``."""
+    mode = _COMPILE["mode"]
+    if mode is None:
+        return "not yet used"
+    return "compiled" if mode == "compiled" else f"eager ({_COMPILE['reason']})"
+
+
+def _bw7(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    t = z * c
+    out = A[0] * torch.relu(t)
+    for a, k in zip(A[1:], KNOTS[1:]):
+        out = out + a * torch.relu(t - k)
+    return out
+
+
+def _sine(z: torch.Tensor, omega0: torch.Tensor) -> torch.Tensor:
+    return torch.sin(omega0 * z)
+
+
+def _gauss(z: torch.Tensor, sigma0: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-(sigma0 * z) ** 2)
+
+
+def _gabor(a: torch.Tensor, b: torch.Tensor, omega0: torch.Tensor, sigma0: torch.Tensor):
+    # exp(j w0 z - |s0 z|^2) for z = a + jb, in real arithmetic: (real part, imaginary part)
+    mag = torch.exp(-((a * a + b * b) * sigma0 ** 2 + omega0 * b))
+    ph = omega0 * a
+    return mag * torch.cos(ph), mag * torch.sin(ph)
+
+
+def _gabor_real(a: torch.Tensor, omega0: torch.Tensor, sigma0: torch.Tensor):
+    mag = torch.exp(-(a * a) * sigma0 ** 2)
+    ph = omega0 * a
+    return mag * torch.cos(ph), mag * torch.sin(ph)
+
+
+def _gabor_block(z: torch.Tensor, omega0: torch.Tensor, sigma0: torch.Tensor) -> torch.Tensor:
+    # z = [Re | Im] along the last axis -> [Re | Im] of the Gabor wavelet
+    a, b = z.chunk(2, dim=-1)
+    return torch.cat(_gabor(a, b, omega0, sigma0), dim=-1)
+
+
+def _gabor_real_block(a: torch.Tensor, omega0: torch.Tensor, sigma0: torch.Tensor
+                      ) -> torch.Tensor:
+    return torch.cat(_gabor_real(a, omega0, sigma0), dim=-1)
+
+
+_EAGER = {"bw": lambda z, c: _ScaledPsi.apply(z, c), "siren": _sine, "gauss": _gauss,
+          "wire": _gabor, "wire_real": _gabor_real, "wire_block": _gabor_block,
+          "wire_real_block": _gabor_real_block}
+_DEFS = dict(_EAGER, bw=_bw7)
+_FUSED: dict[str, Callable] = {}
+
+
+def _use_compile() -> bool:
+    if _COMPILE["mode"] == "eager":
+        return False
+    if os.environ.get("RELUBOOK_COMPILE", "1") == "0":
+        _COMPILE.update(mode="eager", reason="RELUBOOK_COMPILE=0")
+        return False
+    return True
+
+
+def fused_activation(name: str) -> Callable:
+    """The activation ``name`` (``bw``, ``siren``, ``gauss``, ``wire``, ``wire_real``,
+    ``wire_block``, ``wire_real_block``) as one fused kernel (``torch.compile(dynamic=True)``), or eagerly where compiling fails.
+
+    The first call compiles (a few seconds, once per process; inductor caches the kernels on
+    disk). If compiling fails (no C compiler, an unsupported platform) the process switches to
+    the eager forms with a warning, and :func:`compile_mode` says why.
+    Arguments: ``bw(z, c)``, ``siren(z, omega0)``, ``gauss(z, sigma0)``,
+    ``wire(re z, im z, omega0, sigma0)`` and ``wire_real(z, omega0, sigma0)`` (both return the
+    real and imaginary parts), ``wire_block(z, omega0, sigma0)`` (``z = [Re | Im]`` along the
+    last axis, returns the same layout) and ``wire_real_block(z, omega0, sigma0)`` (real ``z``,
+    returns ``[Re | Im]``); scalars are 0-d tensors of ``z``'s dtype, ``c`` is ``(n, 1, 1)``.
+    """
+    if name not in _DEFS:
+        raise ValueError(f"unknown activation {name!r}; valid: {tuple(_DEFS)}")
+    if name in _FUSED:
+        return _FUSED[name]
+    eager = _EAGER[name]
+    compiled = torch.compile(_DEFS[name], dynamic=True, fullgraph=True)
+
+    def call(*args):
+        if not _use_compile():
+            return eager(*args)
+        try:
+            out = compiled(*args)
+        except Exception as err:  # noqa: BLE001 - any compiler failure: fall back, loudly
+            reason = f"torch.compile failed: {type(err).__name__}: {str(err).splitlines()[0]}"
+            _COMPILE.update(mode="eager", reason=reason[:300])
+            warnings.warn(f"{reason[:300]}; using the eager activations", RuntimeWarning,
+                          stacklevel=2)
+            return eager(*args)
+        _COMPILE["mode"] = "compiled"
+        return out
+
+    _FUSED[name] = call
+    return call
+
+
+# --------------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------------
 
@@ -288,6 +404,8 @@ class INR(nn.Module):
             self.biases.append(nn.Parameter(b.to(device=device, dtype=cdtype if cplx else dtype)))
         self.register_buffer("c", torch.tensor(spec.c if spec.kind == "bw" else (1.0,),
                                                dtype=dtype, device=device).view(-1, 1, 1))
+        self.register_buffer("omega0", torch.tensor(spec.omega0, dtype=dtype, device=device))
+        self.register_buffer("sigma0", torch.tensor(spec.sigma0, dtype=dtype, device=device))
 
     def n_params(self) -> int:
         """Real parameters of ONE network of the batch (a complex weight counts twice)."""
@@ -298,33 +416,54 @@ class INR(nn.Module):
 
     def activation(self, z: torch.Tensor) -> torch.Tensor:
         """The hidden activation of ``spec.kind`` (BW: ψ(c·z) with each network's own c)."""
-        k, s = self.spec.kind, self.spec
+        k = self.spec.kind
         if k == "bw":
-            return _ScaledPsi.apply(z, self.c)
+            return fused_activation("bw")(z, self.c)
         if k in ("relu", "pe"):
             return torch.relu(z)
+        om, sg = self.omega0, self.sigma0
         if k == "siren":
-            return torch.sin(s.omega0 * z)
+            return fused_activation("siren")(z, om)
         if k == "gauss":
-            return torch.exp(-(s.sigma0 * z) ** 2)
+            return fused_activation("gauss")(z, sg)
         # wire: exp(j ω0 z − |σ0 z|²) = exp(−ω0 Im z − σ0²|z|²)·(cos ω0 Re z + j sin ω0 Re z),
         # evaluated in real arithmetic (about twice as fast as the complex exp on CPU)
-        a, b = (z.real, z.imag) if z.is_complex() else (z, None)
-        if b is not None:
-            e = (a * a + b * b) * s.sigma0 ** 2 + s.omega0 * b
+        if z.is_complex():
+            re, im = fused_activation("wire")(z.real, z.imag, om, sg)
         else:
-            e = (a * a) * s.sigma0 ** 2
-        mag = torch.exp(-e)
-        ph = s.omega0 * a
-        return torch.complex(mag * torch.cos(ph), mag * torch.sin(ph))
+            re, im = fused_activation("wire_real")(z, om, sg)
+        return torch.complex(re, im)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.d_in:
             raise ValueError(f"coordinates must have shape (P, {self.d_in}), got {tuple(x.shape)}")
         if self.spec.kind == "pe":
             x = positional_encoding(x, self.spec.freqs)
+        if self.spec.kind == "wire":
+            return self._wire_forward(x)
         h = mlp.forward(self.net(), x, act=self.activation)
         return h.real if h.is_complex() else h
+
+    def _wire_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """WIRE in real arithmetic: a complex layer z = W h + b on h = [Re h | Im h] is one real
+        product with the block matrix [[Re W, −Im W], [Im W, Re W]] (the same multiply-adds as
+        the complex product, at the speed of a real GEMM); the output is the real part."""
+        om, sg = self.omega0, self.sigma0
+        W0, b0 = self.weights[0], self.biases[0]
+        h = fused_activation("wire_real_block")(
+            torch.baddbmm(b0.unsqueeze(-2), x.expand(W0.shape[0], -1, -1), W0.transpose(-1, -2)),
+            om, sg)
+        last = len(self.weights) - 1
+        for l in range(1, last + 1):
+            W, b = self.weights[l], self.biases[l]
+            top = torch.cat([W.real, -W.imag], dim=-1)                 # (n, fo, 2 fi)
+            if l == last:
+                return torch.baddbmm(b.real.unsqueeze(-2), h, top.transpose(-1, -2))
+            block = torch.cat([top, torch.cat([W.imag, W.real], dim=-1)], dim=-2)
+            bias = torch.cat([b.real, b.imag], dim=-1).unsqueeze(-2)
+            h = fused_activation("wire_block")(torch.baddbmm(bias, h, block.transpose(-1, -2)),
+                                               om, sg)
+        raise AssertionError("unreachable")
 
     def net(self) -> StackedMLP:
         """The parameters as a :class:`StackedMLP` (the same tensors, no copy)."""
@@ -378,7 +517,8 @@ class Fit:
     loss: np.ndarray
     psnr: np.ndarray | None
     pn: np.ndarray | None
-    seconds: float
+    seconds: float                  # training time, the first update (compiling) excluded
+                                    # and the rest scaled to all updates
     flops_per_step: float
     n_params: int
     model: INR = field(repr=False)
@@ -440,16 +580,22 @@ def fit(spec: Spec, shape: tuple[int, int, int], target: torch.Tensor, *, iters:
         if track_norm:
             pn_h[t] = path_norm(model).cpu().numpy()
 
-    t0 = time.perf_counter()
+    clock = [time.perf_counter(), 0]
+
+    def after(t: int) -> None:          # the clock starts after the first update (compiling)
+        if t == 0:
+            clock[:] = [time.perf_counter(), 1]
+
     done = adam(model.parameters(), losses, iters, lr,
-                schedule=exp_decay(lr, horizon or iters, decay), record=record,
+                schedule=exp_decay(lr, horizon or iters, decay), record=record, after=after,
                 stop=None if stop is None else (lambda t, per, img: stop(t, loss_h[t])))
     if done < iters:                 # stopped before update `done`: the model recorded there
         rows = done + 1
         loss_h = loss_h[:rows]
         psnr_h = None if psnr_h is None else psnr_h[:rows]
         pn_h = None if pn_h is None else pn_h[:rows]
-    seconds = time.perf_counter() - t0
+    timed = done - clock[1]                  # updates after the clock started
+    seconds = (time.perf_counter() - clock[0]) * (done / timed if timed > 0 else 1.0)
     with torch.no_grad():
         img = model(coords).view(n, height, width_px, channels).cpu().numpy().astype(np.float64)
     return Fit(img, loss_h, psnr_h, pn_h, seconds, train_flops(model, height * width_px),

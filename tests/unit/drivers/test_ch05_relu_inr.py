@@ -178,3 +178,45 @@ def test_each_error_map_sits_under_its_own_reconstruction(n_methods):
     assert not nearest.get_images() and not nearest.axison
     assert fig.get_size_inches()[0] <= plotting.TEXT_WIDTH + 1e-9
     plt.close(fig)
+
+
+def _cfg(**kw):
+    cfg = dict(iters=10, sr_iters=20, ct_iters=30, rep_size=8, rep_width=4, rep_cs=[9.0, 3.0],
+               rep_models=["bw", "relu", "wire"], sr_size=16, sr_width=4, sr_cs=[3.0],
+               sr_models=["bw"], ct_size=8, ct_width=8, ct_models=["siren"],
+               sweep_cs=[1.0, 2.0], sweep_ref=5, sweep_size=8, sweep_width=4)
+    cfg.update(kw)
+    return cfg
+
+
+def test_paper_cost_counts_networks_sizes_and_widths():
+    # representation: 2 BW + ReLU + 2 (WIRE) = 5 units x 10; SR: 1 x 20 x (16/8)^2;
+    # CT: 1 x 30 x (8/4)^2 (width); sweep: 2 c x 5
+    assert ie.paper_cost(_cfg()) == pytest.approx(50 + 80 + 120 + 10)
+
+
+def test_paper_scale_stops_on_a_cpu_with_an_estimate():
+    with pytest.raises(RuntimeError, match=r"needs a GPU.*about \d+\.\d h"):
+        ie.require_paper_scale(_cfg(), "cpu")
+    per, total = ie.paper_estimate(_cfg(), "cpu", probe_steps=2)
+    assert per > 0 and total == pytest.approx(per * ie.paper_cost(_cfg()))
+    assert set(ie.PAPER_SETTINGS) <= {"iters", "sr_iters", "ct_iters", "rep_size", "rep_width",
+                                      "sr_size", "sr_width", "ct_size", "ct_angles", "ct_width",
+                                      "sweep_size", "sweep_angles", "sweep_width", "sweep_ref",
+                                      "sweep_cap"}
+    assert ie.PAPER_SETTINGS["rep_size"] == 256 and ie.PAPER_SETTINGS["ct_iters"] == 10000
+
+
+def test_benchmark_summary_reads_the_committed_format(tmp_path):
+    import json
+
+    from relubook.topics import inr_bench
+    row = inr_bench.Row("bw", "8x8, w4, L2", 2.0, 6.0, 1.5, 3.0)
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"date": "d", "machine": "m", "torch": "t", "threads": 1,
+                                "activations": "compiled", "reps": 3,
+                                "rows": [row.as_dict()],
+                                "goals": {"speedup": [3.0, 4.0, False]}}))
+    text, info = ie.benchmark_summary(path)
+    assert "3.00x" in text and "75%" in text
+    assert info["rows"]["bw"].speedup == 3.0 and info["goals"]["speedup"][2] is False

@@ -230,3 +230,89 @@ def test_shallow_1d_tv_equals_norm_and_doubles_with_c():
 
 def test_gemm_gflops_positive():
     assert inr.gemm_gflops(64, 32, 32, repeats=2) > 0
+
+
+# ---- fused activations (torch.compile) -------------------------------------------------------
+
+def _wire_ref(z, om, sg):
+    return torch.exp(1j * om * z - (sg * z).abs().square())
+
+
+@pytest.mark.parametrize("name", ["bw", "siren", "gauss", "wire_real_block", "wire_block"])
+def test_fused_activations_equal_their_definitions(name):
+    g = torch.Generator().manual_seed(0)
+    z = (torch.rand(2, 37, 6, generator=g, dtype=torch.float64) * 4 - 1).requires_grad_()
+    c = torch.tensor([3.0, 0.5], dtype=torch.float64).view(2, 1, 1)
+    om, sg = torch.tensor(7.0, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64)
+    zr = z.detach().clone().requires_grad_()
+    if name == "bw":
+        out, ref = inr.fused_activation("bw")(z, c), inr.psi_relu(c * zr)
+    elif name == "siren":
+        out, ref = inr.fused_activation("siren")(z, om), torch.sin(om * zr)
+    elif name == "gauss":
+        out, ref = inr.fused_activation("gauss")(z, sg), torch.exp(-(sg * zr) ** 2)
+    elif name == "wire_real_block":
+        out = inr.fused_activation("wire_real_block")(z, om, sg)
+        w = _wire_ref(zr, om, sg)
+        ref = torch.cat([w.real, w.imag], dim=-1)
+    else:                                   # z = [Re | Im]: 3 complex features
+        out = inr.fused_activation("wire_block")(z, om, sg)
+        w = _wire_ref(torch.complex(zr[..., :3], zr[..., 3:]), om, sg)
+        ref = torch.cat([w.real, w.imag], dim=-1)
+    assert out.shape == ref.shape
+    assert torch.allclose(out, ref, rtol=0, atol=1e-12)
+    weights = torch.rand(out.shape, generator=g, dtype=torch.float64)
+    (out * weights).sum().backward()
+    (ref * weights).sum().backward()
+    assert torch.allclose(z.grad, zr.grad, rtol=0, atol=1e-11)
+
+
+def test_fused_activation_rejects_unknown_name():
+    with pytest.raises(ValueError, match="valid"):
+        inr.fused_activation("tanh")
+
+
+def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
+    def broken(fn, **kw):
+        def call(*a):
+            raise RuntimeError("no C compiler\nsecond line")
+        return call
+    monkeypatch.setattr(inr, "_FUSED", {})
+    monkeypatch.setitem(inr._COMPILE, "mode", None)
+    monkeypatch.setitem(inr._COMPILE, "reason", "")
+    monkeypatch.setattr(torch, "compile", broken)
+    z = torch.linspace(-1, 4, 101, dtype=torch.float64).view(1, 1, -1)
+    c = torch.ones(1, 1, 1, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="eager"):
+        out = inr.fused_activation("bw")(z, c)
+    assert torch.allclose(out, inr.psi_relu(z), atol=1e-14)
+    assert inr.compile_mode().startswith("eager (torch.compile failed: RuntimeError: no C")
+    out2 = inr.fused_activation("siren")(z, torch.tensor(2.0, dtype=torch.float64))
+    assert torch.equal(out2, torch.sin(2 * z))             # stays eager, no second warning
+
+
+def test_relubook_compile_0_selects_eager(monkeypatch):
+    monkeypatch.setattr(inr, "_FUSED", {})
+    monkeypatch.setitem(inr._COMPILE, "mode", None)
+    monkeypatch.setenv("RELUBOOK_COMPILE", "0")
+    z = torch.linspace(-1, 4, 11).view(1, 1, -1)
+    out = inr.fused_activation("bw")(z, torch.full((1, 1, 1), 2.0))
+    assert inr.compile_mode() == "eager (RELUBOOK_COMPILE=0)"
+    assert torch.allclose(out, inr.psi_relu(2 * z), atol=1e-5)   # float32 rounding of the sum
+
+
+def test_wire_block_forward_equals_complex_forward():
+    from relubook.core import mlp
+    m = inr.INR(inr.Spec("wire", 12, layers=3, omega0=5.0, sigma0=2.0), 2, 3, seed=2,
+                dtype=torch.float64)
+    x = inr.grid(5, 4, dtype=torch.float64)
+    fast = m(x)
+    ref = mlp.forward(m.net(), x, act=m.activation).real
+    assert fast.shape == ref.shape == (1, 20, 3)
+    assert torch.allclose(fast, ref, rtol=0, atol=1e-12)
+    fast.sum().backward()
+    g_fast = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    ref.sum().backward()
+    for a, b in zip(g_fast, (p.grad for p in m.parameters())):
+        assert torch.allclose(a, b, rtol=0, atol=1e-11)
