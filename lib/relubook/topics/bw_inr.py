@@ -41,7 +41,7 @@ from ..core.training import adam, exp_decay
 
 __all__ = [
     "A", "KNOTS", "SLOPES", "KNOT_VALUES", "MODELS", "psi_relu", "interval_index", "psi",
-    "psi_moment", "psi_identities", "compile_mode", "fused_activation",
+    "psi_moment", "psi_identities", "COMPILE_MIN_ELEMENTS", "compile_mode", "fused_activation",
     "Spec", "nyquist_freqs", "positional_encoding", "INR", "path_norm", "train_flops", "Fit",
     "fit", "grid", "gemm_gflops", "Shallow1D", "tv_derivative", "fit_1d",
 ]
@@ -207,16 +207,25 @@ def psi_identities(n_grid: int = 50_001) -> dict[str, float]:
 # 7-ReLU sum: about 20 forward). The fused forms compute the same definitions: BW is the
 # 7-ReLU sum itself. Set RELUBOOK_COMPILE=0 to use the eager forms (the table look-up for BW).
 
-_COMPILE = {"mode": None, "reason": ""}
+_COMPILE = {"mode": None, "reason": "", "small": False}
+
+#: Activations on fewer elements than this run eagerly: compiling costs about ten seconds per
+#: process (even with inductor's on-disk cache), which small tensors never win back
+#: (measured: break-even near 2^18 elements on 2 cores; the chapter's smoke sizes are below).
+COMPILE_MIN_ELEMENTS = 2 ** 20
 
 
 def compile_mode() -> str:
-    """How this process evaluates the activations: ``"compiled"`` (torch.compile, inductor),
-    ``"eager (<why>)"`` or ``"not yet used"``."""
+    """How this process evaluated the activations: ``"compiled"`` (torch.compile, inductor,
+    for tensors of at least :data:`COMPILE_MIN_ELEMENTS` elements), ``"eager (<why>)"`` or
+    ``"not yet used"``."""
     mode = _COMPILE["mode"]
     if mode is None:
-        return "not yet used"
-    return "compiled" if mode == "compiled" else f"eager ({_COMPILE['reason']})"
+        return ("eager (every tensor below the compile threshold)" if _COMPILE["small"]
+                else "not yet used")
+    if mode == "compiled":
+        return "compiled" + (" (small tensors eager)" if _COMPILE["small"] else "")
+    return f"eager ({_COMPILE['reason']})"
 
 
 def _bw7(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -279,8 +288,9 @@ def fused_activation(name: str) -> Callable:
     """The activation ``name`` (``bw``, ``siren``, ``gauss``, ``wire``, ``wire_real``,
     ``wire_block``, ``wire_real_block``) as one fused kernel (``torch.compile(dynamic=True)``), or eagerly where compiling fails.
 
-    The first call compiles (a few seconds, once per process; inductor caches the kernels on
-    disk). If compiling fails (no C compiler, an unsupported platform) the process switches to
+    Tensors of fewer than :data:`COMPILE_MIN_ELEMENTS` elements take the eager form (compiling
+    would not pay). The first large call compiles (seconds, once per process; inductor caches
+    the kernels on disk). If compiling fails (no C compiler, an unsupported platform) the process switches to
     the eager forms with a warning, and :func:`compile_mode` says why.
     Arguments: ``bw(z, c)``, ``siren(z, omega0)``, ``gauss(z, sigma0)``,
     ``wire(re z, im z, omega0, sigma0)`` and ``wire_real(z, omega0, sigma0)`` (both return the
@@ -293,13 +303,18 @@ def fused_activation(name: str) -> Callable:
     if name in _FUSED:
         return _FUSED[name]
     eager = _EAGER[name]
-    compiled = torch.compile(_DEFS[name], dynamic=True, fullgraph=True)
+    compiled: list[Callable] = []
 
     def call(*args):
+        if args[0].numel() < COMPILE_MIN_ELEMENTS:
+            _COMPILE["small"] = True
+            return eager(*args)
         if not _use_compile():
             return eager(*args)
         try:
-            out = compiled(*args)
+            if not compiled:
+                compiled.append(torch.compile(_DEFS[name], dynamic=True, fullgraph=True))
+            out = compiled[0](*args)
         except Exception as err:  # noqa: BLE001 - any compiler failure: fall back, loudly
             reason = f"torch.compile failed: {type(err).__name__}: {str(err).splitlines()[0]}"
             _COMPILE.update(mode="eager", reason=reason[:300])

@@ -2,14 +2,16 @@
 back-projection (the classical CT baseline) and the ×s box-average operator of super-resolution.
 
 The Radon transform rotates the image once per angle θ (bilinear, zero padding, about the
-centre) and sums over rows, as the paper's CT code does; here in plain torch through
-``affine_grid``/``grid_sample`` so that gradients flow to the image. The sinogram has shape
+centre) and sums over rows, as the paper's CT code does; here in plain torch: the sampling
+grid comes from ``affine_grid``, and the bilinear samples summed over rows are applied as one
+precomputed sparse matrix (or by ``grid_sample``), so that gradients flow to the image. The sinogram has shape
 ``(n_angles, S)`` per image and follows scikit-image's ``radon`` orientation.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -35,10 +37,15 @@ class Radon:
     entry ``[a, j]`` is the sum over rows of the image rotated by ``theta[a]`` degrees,
     evaluated at column ``j``, rotating about pixel ``(S//2, S//2)``: scikit-image's convention,
     so that it agrees with ``skimage.transform.radon(circle=True)`` up to float rounding.
+
+    ``method="sparse"`` (default) applies the transform as one sparse matrix, built once from
+    the same sampling grid and bilinear weights as ``grid_sample`` (zero padding, summed over
+    rows), with its transpose for the gradient: the same linear map, several times faster on
+    a CPU than ``method="grid"``, which calls ``grid_sample`` every time.
     """
 
     def __init__(self, size: int, theta: Sequence[float], device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, method: str = "sparse"):
         if size < 2:
             raise ValueError(f"image size must be >= 2, got {size}")
         th = torch.as_tensor(np.deg2rad(np.asarray(theta, dtype=np.float64)))
@@ -52,20 +59,68 @@ class Radon:
         tx = u0 - (cos + sin) * u0
         ty = u0 - (-sin + cos) * u0
         M = torch.stack([torch.stack([cos, sin, tx], 1), torch.stack([-sin, cos, ty], 1)], 1)
-        self.size, self.n_angles = size, len(th)
-        self.grid = F.affine_grid(M.to(dtype), [len(th), 1, size, size],
-                                  align_corners=True).to(device)
+        if method not in ("sparse", "grid"):
+            raise ValueError(f"unknown method {method!r}; valid: 'sparse', 'grid'")
+        self.size, self.n_angles, self.method = size, len(th), method
+        grid64 = F.affine_grid(M, [len(th), 1, size, size], align_corners=True)
+        self.grid = grid64.to(dtype=dtype, device=device)
+        if method == "sparse":
+            A = _bilinear_matrix(grid64, size)
+            with warnings.catch_warnings():           # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._A = A.to(dtype=dtype, device=device).to_sparse_csr()
+                self._At = A.t().coalesce().to(dtype=dtype, device=device).to_sparse_csr()
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         S = self.size
         if img.shape[-2:] != (S, S):
             raise ValueError(f"Radon expects images (..., {S}, {S}), got {tuple(img.shape)}")
         lead = img.shape[:-2]
+        if self.method == "sparse":
+            x = img.reshape(-1, S * S).to(self.grid.dtype).t()          # (S², m)
+            sino = _SparseApply.apply(x, self._A, self._At)               # (nA·S, m)
+            return sino.t().reshape(*lead, self.n_angles, S)
         x = img.reshape(1, -1, S, S).to(self.grid.dtype).expand(self.n_angles, -1, S, S)
         rot = F.grid_sample(x, self.grid, mode="bilinear", padding_mode="zeros",
                             align_corners=True)                  # (nA, m, S, S)
         sino = rot.sum(dim=2)                                    # sum over rows: (nA, m, S)
         return sino.permute(1, 0, 2).reshape(*lead, self.n_angles, S)
+
+
+def _bilinear_matrix(grid: torch.Tensor, size: int) -> torch.Tensor:
+    """The sparse ``(nA·S, S²)`` matrix of "bilinear sample at ``grid``, zero padding, sum over
+    rows": ``grid`` is ``affine_grid``'s ``(nA, S, S, 2)`` (x, y) in [−1, 1], corners aligned."""
+    nA = grid.shape[0]
+    S = size
+    g = grid.to(torch.float64)
+    px, py = (g[..., 0] + 1) * (S - 1) / 2, (g[..., 1] + 1) * (S - 1) / 2    # (nA, rows, cols)
+    x0, y0 = torch.floor(px), torch.floor(py)
+    wx, wy = px - x0, py - y0
+    row = (torch.arange(nA).view(nA, 1, 1) * S + torch.arange(S).view(1, 1, S)).expand(nA, S, S)
+    rows, cols, vals = [], [], []
+    for dy, dx, w in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx),
+                      (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
+        xi, yi = (x0 + dx).long(), (y0 + dy).long()
+        ok = (xi >= 0) & (xi < S) & (yi >= 0) & (yi < S) & (w != 0)
+        rows.append(row[ok])
+        cols.append((yi * S + xi)[ok])
+        vals.append(w[ok])
+    idx = torch.stack([torch.cat(rows), torch.cat(cols)])
+    return torch.sparse_coo_tensor(idx, torch.cat(vals), (nA * S, S * S),
+                                   check_invariants=False).coalesce()
+
+
+class _SparseApply(torch.autograd.Function):
+    """y = A x with the precomputed transpose for the backward pass (both CSR)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, A: torch.Tensor, At: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.At = At
+        return torch.sparse.mm(A, x.contiguous())
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
+        return torch.sparse.mm(ctx.At, g.contiguous()), None, None
 
 
 def radon_gap(image: np.ndarray, theta: Sequence[float]) -> float:

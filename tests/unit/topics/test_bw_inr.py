@@ -238,8 +238,14 @@ def _wire_ref(z, om, sg):
     return torch.exp(1j * om * z - (sg * z).abs().square())
 
 
+@pytest.fixture
+def compile_small(monkeypatch):
+    """Compile even the tests' small tensors."""
+    monkeypatch.setattr(inr, "COMPILE_MIN_ELEMENTS", 0)
+
+
 @pytest.mark.parametrize("name", ["bw", "siren", "gauss", "wire_real_block", "wire_block"])
-def test_fused_activations_equal_their_definitions(name):
+def test_fused_activations_equal_their_definitions(name, compile_small):
     g = torch.Generator().manual_seed(0)
     z = (torch.rand(2, 37, 6, generator=g, dtype=torch.float64) * 4 - 1).requires_grad_()
     c = torch.tensor([3.0, 0.5], dtype=torch.float64).view(2, 1, 1)
@@ -272,7 +278,7 @@ def test_fused_activation_rejects_unknown_name():
         inr.fused_activation("tanh")
 
 
-def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
+def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch, compile_small):
     def broken(fn, **kw):
         def call(*a):
             raise RuntimeError("no C compiler\nsecond line")
@@ -291,7 +297,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
     assert torch.equal(out2, torch.sin(2 * z))             # stays eager, no second warning
 
 
-def test_relubook_compile_0_selects_eager(monkeypatch):
+def test_relubook_compile_0_selects_eager(monkeypatch, compile_small):
     monkeypatch.setattr(inr, "_FUSED", {})
     monkeypatch.setitem(inr._COMPILE, "mode", None)
     monkeypatch.setenv("RELUBOOK_COMPILE", "0")
@@ -301,7 +307,17 @@ def test_relubook_compile_0_selects_eager(monkeypatch):
     assert torch.allclose(out, inr.psi_relu(2 * z), atol=1e-5)   # float32 rounding of the sum
 
 
-def test_wire_block_forward_equals_complex_forward():
+def test_small_tensors_stay_eager(monkeypatch):
+    monkeypatch.setattr(inr, "_FUSED", {})
+    monkeypatch.setitem(inr._COMPILE, "mode", None)
+    monkeypatch.setitem(inr._COMPILE, "small", False)
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: pytest.fail("compiled a small tensor"))
+    z = torch.linspace(-1, 4, 11).view(1, 1, -1)
+    inr.fused_activation("bw")(z, torch.ones(1, 1, 1))
+    assert inr.compile_mode() == "eager (every tensor below the compile threshold)"
+
+
+def test_wire_block_forward_equals_complex_forward(compile_small):
     from relubook.core import mlp
     m = inr.INR(inr.Spec("wire", 12, layers=3, omega0=5.0, sigma0=2.0), 2, 3, seed=2,
                 dtype=torch.float64)

@@ -80,3 +80,22 @@ def test_box_down_and_bicubic():
 
 def test_measurements_per_pixel():
     assert abs(tg.measurements_per_pixel(30, 96) - 30 * 96 / (np.pi * 96 ** 2 / 4)) < 1e-12
+
+
+def test_sparse_matrix_equals_grid_sample_values_and_gradients():
+    for size, n_angles in ((17, 5), (32, 12)):
+        theta = tg.angles(n_angles)
+        sparse = tg.Radon(size, theta, dtype=torch.float64)
+        grid = tg.Radon(size, theta, dtype=torch.float64, method="grid")
+        g = torch.Generator().manual_seed(size)
+        x = torch.rand(3, size, size, generator=g, dtype=torch.float64, requires_grad=True)
+        y = x.detach().clone().requires_grad_()
+        a, b = sparse(x), grid(y)
+        assert a.shape == b.shape == (3, n_angles, size)
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+        w = torch.rand(a.shape, generator=g, dtype=torch.float64)
+        (a * w).sum().backward()
+        (b * w).sum().backward()
+        assert torch.allclose(x.grad, y.grad, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="valid"):
+        tg.Radon(8, tg.angles(3), method="fft")
