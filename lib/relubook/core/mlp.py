@@ -37,6 +37,7 @@ __all__ = [
     "init_stacked_mlp",
     "forward",
     "backward",
+    "leaky_relu",
     "cross_entropy",
     "squared_error",
     "loss_and_grads",
@@ -177,13 +178,22 @@ def forward(net: StackedMLP, x: torch.Tensor, *,
     return (h, Cache(inputs, pre)) if keep else h
 
 
-def backward(net: StackedMLP, cache: Cache, delta: torch.Tensor
+def backward(net: StackedMLP, cache: Cache, delta: torch.Tensor,
+             negative_slope: torch.Tensor | None = None
              ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Gradients of a loss from :math:`\\delta_L=\\partial\\mathcal L/\\partial z_L` (ReLU nets).
+    """Gradients of a loss from :math:`\\delta_L=\\partial\\mathcal L/\\partial z_L` (ReLU or
+    leaky-ReLU nets).
 
     .. math:: \\nabla_{W_l}\\mathcal L=a_l\\,\\delta_l^\\top h_{l-1},\\quad
               \\nabla_{b_l}\\mathcal L=\\textstyle\\sum_n\\delta_{l,n},\\quad
-              \\delta_{l-1}=a_l\\,\\delta_l W_l\\odot\\mathbf 1[z_{l-1}>0].
+              \\delta_{l-1}=a_l\\,\\delta_l W_l\\odot\\phi'_\\alpha(z_{l-1}),\\quad
+              \\phi'_\\alpha(z)=\\mathbf 1[z>0]+\\alpha\\,\\mathbf 1[z\\le0].
+
+    Parameters
+    ----------
+    negative_slope
+        None for ReLU (:math:`\\alpha=0`), else :math:`\\alpha` per network, of the networks'
+        batch shape: the backward pass of ``forward(..., act=lambda z: leaky_relu(z, alpha))``.
 
     Returns the weight gradients (shaped like ``net.weights``) and the bias gradients (like
     ``net.biases``; empty without biases). A shared input ``(N, d_0)`` gives first-layer
@@ -200,8 +210,28 @@ def backward(net: StackedMLP, cache: Cache, delta: torch.Tensor
             delta = delta * a
         gws[l] = torch.matmul(delta.transpose(-1, -2), cache.inputs[l])
         if l > 0:
-            delta = torch.matmul(delta, net.weights[l]) * (cache.pre[l - 1] > 0)
+            z = cache.pre[l - 1]
+            if negative_slope is None:
+                delta = torch.matmul(delta, net.weights[l]) * (z > 0)
+            else:
+                slope = torch.where(z > 0, torch.ones((), dtype=z.dtype),
+                                    _batch_view(negative_slope, z))
+                delta = torch.matmul(delta, net.weights[l]) * slope
     return gws, gbs
+
+
+def _batch_view(alpha: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``alpha`` of the networks' batch shape, viewed to broadcast against ``(*batch, N, d)``."""
+    return alpha.reshape(alpha.shape + (1,) * (like.ndim - alpha.ndim))
+
+
+def leaky_relu(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    r""":math:`\phi_\alpha(z)=\max(z,\alpha z)` with one :math:`\alpha\in[0,1]` per network.
+
+    Shape:
+        ``z``: ``(*batch, N, d)``; ``alpha``: ``batch`` (the networks' batch shape).
+    """
+    return torch.maximum(z, _batch_view(alpha, z) * z)
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,9 +9,8 @@ with three hidden layers of base width :math:`w` and one of five *shapes* (:data
 and reads the entropy of each hidden layer's outputs.
 
 * :func:`hidden_widths` turns a shape and a base width into the three hidden widths.
-* :func:`leaky_relu` and :func:`leaky_backward` are the activation with one :math:`\alpha`
-  per network and the hand-written backward pass of :func:`relubook.core.mlp.forward` for it
-  (``core.mlp.backward`` assumes ReLU).
+* The activation with one :math:`\alpha` per network is :func:`relubook.core.mlp.leaky_relu`;
+  its hand-written backward pass is ``core.mlp.backward(..., negative_slope=alpha)``.
 * :func:`padded_group` puts networks of different hidden widths into one
   :class:`~relubook.core.mlp.StackedMLP` by zero-padding; :func:`train_step` is one SGD step
   of such a group. A padded unit has zero incoming and outgoing weights and bias, so its
@@ -35,7 +34,7 @@ import torch
 
 from relubook.core.data import Digits
 from relubook.core.init import uniform_fan_in
-from relubook.core.mlp import Cache, StackedMLP, cross_entropy, forward, sgd_step
+from relubook.core.mlp import StackedMLP, backward, cross_entropy, forward, leaky_relu, sgd_step
 
 __all__ = [
     "SHAPES",
@@ -45,8 +44,6 @@ __all__ = [
     "hidden_widths",
     "histogram_entropy",
     "kde_entropy",
-    "leaky_backward",
-    "leaky_relu",
     "mnist1d_split",
     "padded_group",
     "train_step",
@@ -74,49 +71,6 @@ def hidden_widths(shape: str, width: int) -> tuple[int, int, int]:
     if isinstance(width, bool) or int(width) != width or width < 2 or width % 2:
         raise ValueError(f"width must be an even integer >= 2, got {width!r}")
     return tuple(int(m * width) for m in SHAPES[shape])  # type: ignore[return-value]
-
-
-def _alpha_view(alpha: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``alpha`` of the networks' batch shape, viewed to broadcast against ``(*batch, N, d)``."""
-    return alpha.reshape(alpha.shape + (1,) * (like.ndim - alpha.ndim))
-
-
-def leaky_relu(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    r""":math:`\phi_\alpha(z)=\max(z,\alpha z)` with one :math:`\alpha\in[0,1]` per network.
-
-    Shape:
-        ``z``: ``(*batch, N, d)``; ``alpha``: ``batch`` (the networks' batch shape).
-    """
-    return torch.maximum(z, _alpha_view(alpha, z) * z)
-
-
-def leaky_backward(net: StackedMLP, cache: Cache, delta: torch.Tensor, alpha: torch.Tensor
-                   ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    r"""``core.mlp.backward`` for leaky-ReLU networks (``forward(..., act=leaky)``).
-
-    .. math:: \delta_{l-1}=\delta_l W_l\odot\phi'_\alpha(z_{l-1}),\qquad
-              \phi'_\alpha(z)=\mathbf 1[z>0]+\alpha\,\mathbf 1[z\le0],
-
-    with the weight and bias gradients of :func:`relubook.core.mlp.backward`. At
-    :math:`\alpha=0` it is that function exactly. Inputs shared by the networks of one
-    leading axis (``x`` of shape ``(S, 1, N, d_0)`` for weights ``(S, C, d_1, d_0)``) give
-    first-layer gradients with the full batch shape.
-    """
-    L = net.depth
-    gws: list[torch.Tensor] = [None] * L  # type: ignore[list-item]
-    gbs: list[torch.Tensor] = [None] * L if net.biases else []  # type: ignore[list-item]
-    for l in range(L - 1, -1, -1):
-        if net.biases:
-            gbs[l] = delta.sum(-2)
-        a = net.scale(l)
-        if a != 1.0:
-            delta = delta * a
-        gws[l] = torch.matmul(delta.transpose(-1, -2), cache.inputs[l])
-        if l > 0:
-            z = cache.pre[l - 1]
-            slope = torch.where(z > 0, torch.ones((), dtype=z.dtype), _alpha_view(alpha, z))
-            delta = torch.matmul(delta, net.weights[l]) * slope
-    return gws, gbs
 
 
 class PaddedGroup:
@@ -197,7 +151,7 @@ def train_step(group: PaddedGroup, x: torch.Tensor, y: torch.Tensor, lr: float) 
     alpha = group.alpha
     out, cache = forward(net, x.unsqueeze(1), act=lambda z: leaky_relu(z, alpha), keep=True)
     loss, delta = cross_entropy(out, y.unsqueeze(1))
-    gws, gbs = leaky_backward(net, cache, delta, alpha)
+    gws, gbs = backward(net, cache, delta, negative_slope=alpha)
     sgd_step(net.params(), gws + gbs, lr)
     return loss
 

@@ -7,6 +7,7 @@ import torch
 import samples
 from relubook.core import data
 from relubook.core import mlp as bm
+from relubook.core.random import torch_generator
 
 WIDTHS = [6, 5, 5, 3]
 
@@ -126,3 +127,38 @@ def test_weight_decay_alone_shrinks_geometrically():
 def test_bad_inputs_raise_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+# ---- leaky ReLU (one negative slope per network) ----
+
+def test_leaky_relu_closed_forms_with_one_alpha_per_network():
+    z = torch.linspace(-2, 2, 9).expand(2, 3, 1, 9)          # (S, C, N, d)
+    alpha = torch.tensor([[0.0, 0.25, 1.0]]).expand(2, 3)
+    out = bm.leaky_relu(z, alpha)
+    assert torch.equal(out[:, 0], torch.relu(z[:, 0]))
+    assert torch.equal(out[:, 2], z[:, 2])
+    assert torch.allclose(out[:, 1], torch.where(z[:, 1] > 0, z[:, 1], 0.25 * z[:, 1]))
+
+
+def test_leaky_backward_is_relu_backward_at_alpha_zero_and_autograd_otherwise():
+    net = bm.init_stacked_mlp(4, [5, 7, 6, 3], torch_generator(0), dtype=torch.float64)
+    x = torch.randn(11, 5, generator=torch_generator(1), dtype=torch.float64)
+    y = torch.randint(0, 3, (11,), generator=torch_generator(2))
+    zero = torch.zeros(4, dtype=torch.float64)
+    out, cache = bm.forward(net, x, keep=True)
+    _, delta = bm.cross_entropy(out, y)
+    gw0, gb0 = bm.backward(net, cache, delta)
+    gw1, gb1 = bm.backward(net, cache, delta, negative_slope=zero)
+    assert all(torch.equal(a, b) for a, b in zip(gw0 + gb0, gw1 + gb1))
+
+    alpha = torch.tensor([0.0, 0.1, 0.5, 1.0], dtype=torch.float64)
+    params = [p.clone().requires_grad_(True) for p in net.params()]
+    auto_net = bm.StackedMLP(params[:3], params[3:])
+    logits = bm.forward(auto_net, x, act=lambda z: bm.leaky_relu(z, alpha))
+    loss, _ = bm.cross_entropy(logits, y)
+    grads = torch.autograd.grad(loss.sum(), params)
+    out, cache = bm.forward(net, x, act=lambda z: bm.leaky_relu(z, alpha), keep=True)
+    _, delta = bm.cross_entropy(out, y)
+    gw, gb = bm.backward(net, cache, delta, negative_slope=alpha)
+    for a, b in zip(grads, gw + gb):
+        assert torch.allclose(a, b, atol=1e-12, rtol=1e-10)

@@ -24,41 +24,8 @@ def test_hidden_widths_of_the_five_shapes():
             nl.hidden_widths("rectangle", bad)
 
 
-def test_leaky_relu_closed_forms_with_one_alpha_per_network():
-    z = torch.linspace(-2, 2, 9).expand(2, 3, 1, 9)          # (S, C, N, d)
-    alpha = torch.tensor([[0.0, 0.25, 1.0]]).expand(2, 3)
-    out = nl.leaky_relu(z, alpha)
-    assert torch.equal(out[:, 0], torch.relu(z[:, 0]))
-    assert torch.equal(out[:, 2], z[:, 2])
-    assert torch.allclose(out[:, 1], torch.where(z[:, 1] > 0, z[:, 1], 0.25 * z[:, 1]))
-
-
 def _net(rng_seed, widths, n_nets, dtype=torch.float64):
     return mlp.init_stacked_mlp(n_nets, widths, torch_generator(rng_seed), dtype=dtype)
-
-
-def test_leaky_backward_is_core_backward_at_alpha_zero_and_autograd_otherwise():
-    net = _net(0, [5, 7, 6, 3], 4)
-    x = torch.randn(11, 5, generator=torch_generator(1), dtype=torch.float64)
-    y = torch.randint(0, 3, (11,), generator=torch_generator(2))
-    zero = torch.zeros(4, dtype=torch.float64)
-    out, cache = mlp.forward(net, x, keep=True)
-    _, delta = mlp.cross_entropy(out, y)
-    gw0, gb0 = mlp.backward(net, cache, delta)
-    gw1, gb1 = nl.leaky_backward(net, cache, delta, zero)
-    assert all(torch.equal(a, b) for a, b in zip(gw0 + gb0, gw1 + gb1))
-
-    alpha = torch.tensor([0.0, 0.1, 0.5, 1.0], dtype=torch.float64)
-    params = [p.clone().requires_grad_(True) for p in net.params()]
-    auto_net = mlp.StackedMLP(params[:3], params[3:])
-    logits = mlp.forward(auto_net, x, act=lambda z: nl.leaky_relu(z, alpha))
-    loss, _ = mlp.cross_entropy(logits, y)
-    grads = torch.autograd.grad(loss.sum(), params)
-    out, cache = mlp.forward(net, x, act=lambda z: nl.leaky_relu(z, alpha), keep=True)
-    _, delta = mlp.cross_entropy(out, y)
-    gw, gb = nl.leaky_backward(net, cache, delta, alpha)
-    for a, b in zip(grads, gw + gb):
-        assert torch.allclose(a, b, atol=1e-12, rtol=1e-10)
 
 
 def _rngs(archs, n_seeds):
