@@ -24,6 +24,7 @@ from tqdm import tqdm  # a text bar (tqdm.auto warns without ipywidgets)
 from ..core import regions
 from ..core.fits import loglog_slope
 from ..core.mlp import StackedMLP, forward
+from ..core.ntk import ntk_predict, relu_ntk
 from ..core.random import numpy_rng, torch_generator
 from ..core.training import adam, exp_decay
 from ..topics import extrapolation as E
@@ -280,7 +281,7 @@ def ntk_study(*, d: int, n: int, targets: Sequence[str], restricted: Sequence[in
         r = {}
         alpha = E.ntk_fit(Xb, Yb, bias)
         Z = np.concatenate([ray_points(V, t), P1, P2, Z_shell])
-        F = E.ntk_predict(alpha, Xb, Z, bias).T                     # (n_targets, M)
+        F = ntk_predict(alpha, Xb, Z, bias).T                       # (n_targets, M)
         k, a, b = V.shape[0], len(t) * V.shape[0], len(tt) * V.shape[0]
         r["unexplained"] = E.ray_unexplained(F[:, :a].reshape(-1, k, len(t)), t)
         f1 = F[:, a:a + b].reshape(-1, k, len(tt))
@@ -293,7 +294,7 @@ def ntk_study(*, d: int, n: int, targets: Sequence[str], restricted: Sequence[in
         ball = []
         for kk in restricted:
             X = E.sample_cube(n, d, int(kk), numpy_rng(seed, 4, 1 + int(kk)))
-            ball.append(E.ntk_predict(E.ntk_fit(X, X @ beta, bias), X, Z_ball, bias))
+            ball.append(ntk_predict(E.ntk_fit(X, X @ beta, bias), X, Z_ball, bias))
         r["ball"] = np.stack(ball)
         out["bias" if bias else "nobias"] = r
     return out
@@ -325,11 +326,11 @@ def lemma1_study(d: int, radius: float, n_extra: int, n_test: int, test_radius: 
     for name, X in sets.items():
         for bias in (False, True):
             alpha = E.ntk_fit(X, X @ beta, bias)
-            f = E.ntk_predict(alpha, X, Z, bias)
+            f = ntk_predict(alpha, X, Z, bias)
             errs[(name, "bias" if bias else "nobias")] = float(np.abs(f - g).max()
                                                                / np.abs(g).max())
     Xall = np.concatenate([Z, sets["basis + restricted"]])
-    ident = E.relu_ntk(Xall, Xall, False) - E.relu_ntk(Xall, -Xall, False) - Xall @ Xall.T / d
+    ident = relu_ntk(Xall, Xall, False) - relu_ntk(Xall, -Xall, False) - Xall @ Xall.T / d
     scale = np.abs(Xall @ Xall.T / d).max()
     return {"errors": errs, "identity": float(np.abs(ident).max() / scale)}
 

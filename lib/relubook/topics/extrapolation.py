@@ -19,8 +19,10 @@ augmented inputs :math:`\tilde x=(x/\sqrt d,1)` (with biases) or :math:`\tilde x
           +\|\tilde x\|\|\tilde z\|\,\frac{\sin\theta+(\pi-\theta)\cos\theta}{2\pi}
           \;[+1\ \text{for the output bias}]
 
-(:func:`relu_ntk`). Without biases :math:`\Theta(x,z)-\Theta(x,-z)=x\cdot z/d` identically, so
-a linear target lies in the span of the kernel sections of any training set that contains an
+(:func:`relubook.core.ntk.relu_ntk`, with :func:`~relubook.core.ntk.arccos_ntk`,
+:func:`~relubook.core.ntk.augment` and :func:`~relubook.core.ntk.ntk_predict`, shared with
+chapter 14). Without biases :math:`\Theta(x,z)-\Theta(x,-z)=x\cdot z/d` identically, so a
+linear target lies in the span of the kernel sections of any training set that contains an
 orthogonal basis and its negatives, and the minimum-norm (NTK-regime) interpolant is the target
 itself (Lemma 1; :func:`lemma1_points`).
 
@@ -38,24 +40,21 @@ import torch
 
 from ..core.init import uniform_fan_in
 from ..core.mlp import StackedMLP
+from ..core.ntk import arccos_ntk, augment, relu_ntk
 
 __all__ = [
     "PARAMS",
     "TARGETS",
-    "arccos_ntk",
-    "augment",
     "effective",
     "init_two_layer",
     "lemma1_points",
     "ntk_fit",
-    "ntk_predict",
     "ntk_ray_slope",
     "ray_breakpoints",
     "ray_deviation",
     "ray_r2",
     "ray_slope_limit",
     "ray_unexplained",
-    "relu_ntk",
     "sample_ball",
     "sample_cube",
     "target",
@@ -180,46 +179,6 @@ def ray_deviation(f_t: np.ndarray, f_th: np.ndarray, beta: np.ndarray, h: float)
 
 # ----------------------------------------------------------------------------- the NTK
 
-def augment(X: np.ndarray, bias: bool) -> np.ndarray:
-    r""":math:`\tilde x=(x/\sqrt d,1)` with biases, :math:`x/\sqrt d` without; ``(N, d[+1])``."""
-    X = np.asarray(X, dtype=np.float64)
-    Xs = X / math.sqrt(X.shape[-1])
-    if not bias:
-        return Xs
-    return np.concatenate([Xs, np.ones(X.shape[:-1] + (1,))], axis=-1)
-
-
-def arccos_ntk(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    r"""The degree-one homogeneous part of the two-layer ReLU NTK on (augmented) vectors:
-    :math:`a\cdot b\,\frac{\pi-\theta}{2\pi}+\|a\|\|b\|\frac{\sin\theta+(\pi-\theta)\cos\theta}
-    {2\pi}`, :math:`\theta=\angle(a,b)` (0 where a vector is 0).
-
-    Shape: ``A`` ``(N, p)``, ``B`` ``(M, p)``; returns ``(N, M)``.
-    """
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    dot = A @ B.T
-    na = np.linalg.norm(A, axis=1)[:, None]
-    nb = np.linalg.norm(B, axis=1)[None, :]
-    nn_ = na * nb
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.where(nn_ > 0, dot / nn_, 1.0)
-    cos = np.clip(cos, -1.0, 1.0)
-    th = np.arccos(cos)
-    sin = np.sqrt(np.maximum(1.0 - cos * cos, 0.0))
-    return (dot * (np.pi - th) + nn_ * (sin + (np.pi - th) * cos)) / (2 * np.pi)
-
-
-def relu_ntk(X: np.ndarray, Z: np.ndarray, bias: bool = True) -> np.ndarray:
-    r"""The two-layer ReLU NTK :math:`\Theta(x,z)` of the module docstring, ``(N, M)``.
-
-    ``bias=True``: hidden and output biases (:math:`\tilde x=(x/\sqrt d,1)`, plus 1 for the
-    output bias); ``bias=False``: the bias-free network (:math:`\tilde x=x/\sqrt d`).
-    """
-    K = arccos_ntk(augment(X, bias), augment(Z, bias))
-    return K + 1.0 if bias else K
-
-
 def ntk_fit(X: np.ndarray, y: np.ndarray, bias: bool = True, ridge: float = 0.0) -> np.ndarray:
     r"""Coefficients :math:`\alpha=(\Theta(X,X)+\lambda I)^{-1}y` of NTK kernel regression: the
     network trained to convergence by gradient flow in the NTK regime, from a zero function
@@ -230,19 +189,11 @@ def ntk_fit(X: np.ndarray, y: np.ndarray, bias: bool = True, ridge: float = 0.0)
     return np.linalg.solve(K, np.asarray(y, dtype=np.float64))
 
 
-def ntk_predict(alpha: np.ndarray, X: np.ndarray, Z: np.ndarray, bias: bool = True,
-                chunk: int = 4096) -> np.ndarray:
-    r""":math:`f(z)=\sum_i\alpha_i\Theta(z,x_i)` at the points ``Z`` ``(M, d)``, in chunks."""
-    Z = np.asarray(Z, dtype=np.float64)
-    out = [relu_ntk(Z[i:i + chunk], X, bias) @ alpha for i in range(0, Z.shape[0], chunk)]
-    return np.concatenate(out) if out else np.zeros((0,) + np.shape(alpha)[1:])
-
-
 def ntk_ray_slope(alpha: np.ndarray, X: np.ndarray, V: np.ndarray, bias: bool = True
                   ) -> np.ndarray:
     r""":math:`\beta_v=\lim_{t\to\infty}f(tv)/t=\sum_i\alpha_i\,k((v/\sqrt d,0),\tilde x_i)` of
-    the NTK predictor (``k`` = :func:`arccos_ntk`, homogeneous of degree one; the output bias
-    has no slope). Shape: ``V`` ``(k, d)``; returns ``(k,)``."""
+    the NTK predictor (``k`` = :func:`~relubook.core.ntk.arccos_ntk`, homogeneous of degree
+    one; the output bias has no slope). Shape: ``V`` ``(k, d)``; returns ``(k,)``."""
     Vt = augment(V, bias)
     if bias:
         Vt[:, -1] = 0.0
@@ -269,9 +220,9 @@ def init_two_layer(params: Sequence[str], d: int, width: int,
     * ``"ntk"``: the NTK parameterisation :math:`f(x)=m^{-1/2}\sum_ra_r\sigma(w_r\cdot
       x/\sqrt d+b_r)+c` with :math:`w,b,a\sim N(0,1)`, :math:`c=0`: multipliers
       :math:`(1/\sqrt d,1/\sqrt m)` on the weights, 1 on the biases. Its NTK is
-      :func:`relu_ntk` with ``bias=True``.
-    * ``"ntk0"``: the same without biases (bias multipliers 0): :func:`relu_ntk` with
-      ``bias=False``, the kernel of Lemma 1.
+      :func:`~relubook.core.ntk.relu_ntk` with ``bias=True``.
+    * ``"ntk0"``: the same without biases (bias multipliers 0):
+      :func:`~relubook.core.ntk.relu_ntk` with ``bias=False``, the kernel of Lemma 1.
     * ``"standard"``: ``torch.nn.Linear``'s default :math:`U(\pm1/\sqrt{\text{fan\_in}})` for
       weights and biases, every multiplier 1.
 

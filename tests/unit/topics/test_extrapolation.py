@@ -1,4 +1,8 @@
-"""Unit tests of relubook.topics.extrapolation: targets, rays, the closed-form NTK, Lemma 1."""
+"""Unit tests of relubook.topics.extrapolation: targets, rays, NTK regression, Lemma 1.
+
+The closed-form NTK itself (relu_ntk, arccos_ntk, augment, ntk_predict) is tested in
+tests/unit/core/test_ntk.py.
+"""
 
 import math
 
@@ -6,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from relubook.core.mlp import forward
-from relubook.core.ntk import jacobian
+from relubook.core.ntk import jacobian, ntk_predict, relu_ntk
 from relubook.core.random import numpy_rng
 from relubook.topics import extrapolation as E
 
@@ -75,21 +79,6 @@ def test_breakpoints_and_limit_slope_against_the_network():
     assert np.all(bp > 0)
 
 
-def test_relu_ntk_closed_form_against_monte_carlo():
-    rng = numpy_rng(3)
-    d = 3
-    X, Z = rng.standard_normal((4, d)), rng.standard_normal((5, d))
-    w = rng.standard_normal((400_000, d + 1))
-    for bias in (False, True):
-        A, B = E.augment(X, bias), E.augment(Z, bias)
-        ww = w[:, :A.shape[1]]
-        pa, pb = A @ ww.T, B @ ww.T
-        mc = (np.maximum(pa, 0) @ np.maximum(pb, 0).T
-              + (A @ B.T) * ((pa > 0).astype(float) @ (pb > 0).T)) / w.shape[0]
-        want = mc + (1.0 if bias else 0.0)
-        assert np.allclose(E.relu_ntk(X, Z, bias), want, rtol=0.02, atol=0.01)
-
-
 @pytest.mark.parametrize("param,bias", [("ntk", True), ("ntk0", False)])
 def test_relu_ntk_is_the_empirical_ntk_of_the_ntk_parameterisation(param, bias):
     d, width = 3, 40_000
@@ -107,17 +96,7 @@ def test_relu_ntk_is_the_empirical_ntk_of_the_ntk_parameterisation(param, bias):
     assert torch.allclose(fn(params, x), torch.zeros(4, dtype=torch.float64))   # f_0 = 0
     J = jacobian(fn, params, x).numpy()
     emp = J @ J.T
-    assert np.allclose(emp, E.relu_ntk(X, X, bias), rtol=0.03, atol=0.03)
-
-
-def test_bias_free_identity_and_homogeneity():
-    rng = numpy_rng(6)
-    X, Z = rng.standard_normal((6, 4)), rng.standard_normal((5, 4))
-    diff = E.relu_ntk(X, Z, False) - E.relu_ntk(X, -Z, False)
-    assert np.allclose(diff, X @ Z.T / 4, atol=1e-14)
-    assert np.allclose(E.relu_ntk(3.0 * X, Z, False), 3.0 * E.relu_ntk(X, Z, False))
-    # with biases the identity does not hold
-    assert not np.allclose(E.relu_ntk(X, Z) - E.relu_ntk(X, -Z), X @ Z.T / 4, atol=1e-3)
+    assert np.allclose(emp, relu_ntk(X, X, bias), rtol=0.03, atol=0.03)
 
 
 def test_ntk_fit_interpolates_and_ray_slope_is_the_limit():
@@ -127,9 +106,9 @@ def test_ntk_fit_interpolates_and_ray_slope_is_the_limit():
     V = E.unit_directions(4, 3, rng)
     for bias in (False, True):
         alpha = E.ntk_fit(X, y, bias)
-        assert np.allclose(E.ntk_predict(alpha, X, X, bias, chunk=7), y, atol=1e-8)
+        assert np.allclose(ntk_predict(alpha, X, X, bias, chunk=7), y, atol=1e-8)
         T = 1e7
-        f = E.ntk_predict(alpha, X, np.concatenate([T * V, (T + 1) * V]), bias)
+        f = ntk_predict(alpha, X, np.concatenate([T * V, (T + 1) * V]), bias)
         assert np.allclose(f[4:] - f[:4], E.ntk_ray_slope(alpha, X, V, bias), atol=1e-5)
 
 
@@ -141,10 +120,10 @@ def test_lemma1_exact_with_the_basis_and_its_negatives():
     assert np.allclose(Q @ Q.T, np.eye(d), atol=1e-12) and np.allclose(X[d:], -X[:d])
     beta = rng.standard_normal(d)
     Z = 50 * rng.standard_normal((100, d))
-    f = E.ntk_predict(E.ntk_fit(X, X @ beta, False), X, Z, False)
+    f = ntk_predict(E.ntk_fit(X, X @ beta, False), X, Z, False)
     assert np.abs(f - Z @ beta).max() < 1e-10 * np.abs(Z @ beta).max()
     # without the negatives it does not extrapolate
-    f = E.ntk_predict(E.ntk_fit(X[:d], X[:d] @ beta, False), X[:d], Z, False)
+    f = ntk_predict(E.ntk_fit(X[:d], X[:d] @ beta, False), X[:d], Z, False)
     assert np.abs(f - Z @ beta).max() > 1e-2 * np.abs(Z @ beta).max()
 
 
