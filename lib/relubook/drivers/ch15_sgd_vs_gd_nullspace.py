@@ -21,6 +21,7 @@ give the same $W_0$ for every $B$: GD and SGD start from the same weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,7 +33,9 @@ from ..core.random import torch_generator
 from ..topics import nullspace as ns_mod
 from ..topics.nullspace import NullSpace
 
-__all__ = ["deep_runs", "linear_runs", "linear_summary", "noise_floor", "per_step_rates", "select"]
+__all__ = ["EpochRates", "HiddenRanks", "c3_glue", "deep_runs", "epoch_rates", "equal_steps_words",
+           "first_layer_law", "hidden_ranks", "linear_runs", "linear_summary", "noise_floor",
+           "noise_summary", "per_step_rates", "select"]
 
 
 def _stack(nets: Sequence[StackedMLP]) -> StackedMLP:
@@ -118,7 +121,8 @@ def linear_summary(lin: dict[int, dict]) -> dict[int, dict[str, float]]:
 
 
 def per_step_rates(res: dict, idx: np.ndarray) -> np.ndarray:
-    r"""The measured decay rate per step, $-\ln(\|W_\perp(T)\|/\|W_\perp(0)\|)/T$, of networks ``idx``."""
+    r"""The measured decay rate per step, $-\ln(\|W_\perp(T)\|/\|W_\perp(0)\|)/T$, of networks
+    ``idx``."""
     perp = res["perp"][idx]
     return -np.log(perp[:, -1] / perp[:, 0]) / res["step"][-1]
 
@@ -200,3 +204,202 @@ def noise_floor(X: torch.Tensor, Y: torch.Tensor, *, lr: float, wd: float, gd_st
                                generators=gens, head=squared_error, monitor=monitor,
                                log_steps=range(1, epochs * spe + 1))
     return {"gd": rel_gd, "sgd": hist["rel"][:, 1:], "steps_per_epoch": spe}
+
+
+@dataclass(frozen=True)
+class EpochRates:
+    r"""C2's measures (:func:`epoch_rates`): SGD against GD per epoch, and the per-step rates.
+
+    ``ratio`` $\|W_\perp^{SGD}(E)\|/\|W_\perp^{GD}(E)\|$ and ``pred``
+    $c^{E(\lceil n/B\rceil-1)}$ per seed; ``max_ratio``, ``max_pred``, ``max_diff`` (largest
+    $|\text{ratio}-\text{pred}|$); ``rate`` the per-step decay rates of the networks with weight
+    decay and a random start, per batch size; ``rate_dev`` the largest relative difference of
+    an SGD rate from GD's; ``lin_dev`` $|c^E-(1-E(1-c))|$ of the first network's factor $c$;
+    ``steps_per_epoch`` $\lceil n/B\rceil$ of the SGD batch.
+    """
+
+    ratio: np.ndarray
+    pred: np.ndarray
+    max_ratio: float
+    max_pred: float
+    max_diff: float
+    rate: dict[int, np.ndarray]
+    rate_dev: float
+    lin_dev: float
+    steps_per_epoch: int
+
+
+def epoch_rates(lin: dict[int, dict], *, gd: int, batch: int, epochs: int,
+                where: dict) -> EpochRates:
+    r"""C2: SGD at ``batch`` against GD (key ``gd``) of :func:`linear_runs` after ``epochs``.
+
+    ``where`` selects the compared networks (:func:`select`; one per seed, in the same order
+    for both batch sizes). The runs must log after every epoch (index ``epochs`` of ``perp``
+    is epoch ``epochs``) and hold their networks in one order for every batch size.
+    """
+    i_sgd, i_gd = select(lin[batch], **where), select(lin[gd], **where)
+    ratio = lin[batch]["perp"][i_sgd, epochs] / lin[gd]["perp"][i_gd, epochs]
+    pred = lin[gd]["factor"][i_gd] ** (epochs * (lin[batch]["steps_per_epoch"] - 1))
+    decay = (lin[gd]["wd"] > 0) & ~lin[gd]["zero_init"]
+    rate = {B: per_step_rates(lin[B], np.flatnonzero(decay)) for B in lin}
+    rate_dev = max(float(np.max(np.abs(rate[B] / rate[gd] - 1))) for B in lin if B != gd)
+    c0 = float(lin[gd]["factor"][0])
+    return EpochRates(ratio=ratio, pred=pred, max_ratio=float(ratio.max()),
+                      max_pred=float(pred.max()), max_diff=float(np.max(np.abs(ratio - pred))),
+                      rate=rate, rate_dev=rate_dev,
+                      lin_dev=abs(c0 ** epochs - (1 - epochs * (1 - c0))),
+                      steps_per_epoch=lin[batch]["steps_per_epoch"])
+
+
+@dataclass(frozen=True)
+class HiddenRanks:
+    r"""C3's measures (:func:`hidden_ranks`), on the cross-entropy networks of :func:`deep_runs`.
+
+    A *mean hidden rank* is a network's mean over the layers ``hid``. ``d_rank``: the largest
+    SGD − GD difference of the mean hidden thresholded rank over seeds and settings;
+    ``r_stable``: the largest SGD / GD ratio of the mean hidden stable rank; ``sgd_hi``: SGD's
+    mean hidden rank per seed at the last setting (``sgd_hi_mean`` its mean), ``gd_hi`` GD's
+    mean there; ``lo_sgd``, ``lo_gd`` the same at the first setting; ``forget_lo``
+    $c^t$ of SGD's factor at the first setting after its $t$ = ``sgd_steps`` steps; ``sgd_w1``
+    SGD's mean rank of $W_1$ at the last setting; ``sgd_acc``, ``gd_acc`` train accuracies
+    there; ``ctrl_*`` the equal-steps GD control (None where it did not run).
+    """
+
+    d_rank: float
+    r_stable: float
+    sgd_hi: np.ndarray
+    sgd_hi_mean: float
+    gd_hi: float
+    lo_sgd: float
+    lo_gd: float
+    forget_lo: float
+    sgd_w1: float
+    sgd_acc: float
+    gd_acc: float
+    sgd_steps: int
+    gd_steps: int
+    ctrl_rank: float | None = None
+    ctrl_stable: float | None = None
+    ctrl_acc: float | None = None
+
+    @property
+    def equal_steps_gap(self) -> float | None:
+        """SGD's smallest mean hidden rank over the seeds minus the control's (None: no control)."""
+        return None if self.ctrl_rank is None else float(self.sgd_hi.min()) - self.ctrl_rank
+
+    @property
+    def control_text(self) -> str:
+        """The control's ranks and accuracy for the claim's detail."""
+        if self.ctrl_rank is None:
+            return "not run at this profile"
+        return (f"{self.ctrl_rank:.1f} (stable rank {self.ctrl_stable:.1f}, "
+                f"train accuracy {self.ctrl_acc:.3f})")
+
+
+def hidden_ranks(deep: dict[int, dict], ctrl: dict | None, *, gd: int, batch: int,
+                 settings: Sequence[tuple[float, float]], hid: slice) -> HiddenRanks:
+    r"""C3: the ranks of :func:`deep_runs` at GD (key ``gd``) and SGD (key ``batch``).
+
+    ``settings`` are the runs' ``(lr, wd)`` (first: the low weight decay, last: the high one,
+    where the control ran); ``hid`` the hidden-to-hidden layers; ``ctrl`` the single-network
+    equal-steps GD run (cross-entropy, last setting) or None. Both runs must hold their
+    networks in one order (same seeds, heads and settings).
+    """
+    d, s = deep[gd], deep[batch]
+    ce_gd, ce_sgd = np.flatnonzero(d["ce"]), np.flatnonzero(s["ce"])
+    hid_r = {B: (deep[B]["rank"][idx, hid].mean(1), deep[B]["stable"][idx, hid].mean(1))
+             for B, idx in ((gd, ce_gd), (batch, ce_sgd))}
+    hi, lo = settings[-1], settings[0]
+    i_hi = select(s, lr=hi[0], wd=hi[1], ce=True)
+    i_gd_hi = select(d, lr=hi[0], wd=hi[1], ce=True)
+    i_lo = {B: select(deep[B], lr=lo[0], wd=lo[1], ce=True) for B in (gd, batch)}
+    sgd_hi = s["rank"][i_hi, hid].mean(1)
+    ctrl_vals = {}
+    if ctrl is not None:
+        ctrl_vals = {"ctrl_rank": float(ctrl["rank"][0, hid].mean()),
+                     "ctrl_stable": float(ctrl["stable"][0, hid].mean()),
+                     "ctrl_acc": float(ctrl["train_acc"][0])}
+    return HiddenRanks(
+        d_rank=float(np.max(hid_r[batch][0] - hid_r[gd][0])),
+        r_stable=float(np.max(hid_r[batch][1] / hid_r[gd][1])),
+        sgd_hi=sgd_hi, sgd_hi_mean=float(sgd_hi.mean()),
+        gd_hi=float(d["rank"][i_gd_hi, hid].mean()),
+        lo_sgd=float(s["rank"][i_lo[batch], hid].mean()),
+        lo_gd=float(d["rank"][i_lo[gd], hid].mean()),
+        forget_lo=float(s["factor"][i_lo[batch][0]]) ** int(s["step"][-1]),
+        sgd_w1=float(s["rank"][i_hi, 0].mean()),
+        sgd_acc=float(s["train_acc"][i_hi].mean()), gd_acc=float(d["train_acc"][i_gd_hi].mean()),
+        sgd_steps=int(s["step"][-1]), gd_steps=int(d["step"][-1]), **ctrl_vals)
+
+
+def equal_steps_words(r: HiddenRanks, refuted: bool | None) -> dict[str, str]:
+    """C3's phrases about the equal-steps control: ``phrase``, ``reading``, ``summary``.
+
+    ``refuted`` is whether the claim's refutation check passed (None where the control did not
+    run; a ``ValueError`` if that disagrees with ``r``).
+    """
+    if (refuted is None) != (r.ctrl_rank is None):
+        raise ValueError("refuted must be None exactly when the control did not run")
+    if r.ctrl_rank is None:
+        return {"phrase": "it runs only at the full profile",
+                "reading": "Whether SGD keeps its lower rank at equal steps is decided by that "
+                           "control, at the full profile.",
+                "summary": "the equal-steps control runs only at the full profile"}
+    phrase = (f"it reaches a mean hidden rank of {r.ctrl_rank:.1f}, against SGD's "
+              f"{float(r.sgd_hi.min()):.1f} to {float(r.sgd_hi.max()):.1f} over the seeds")
+    if refuted:
+        return {"phrase": phrase,
+                "reading": "At equal steps SGD's advantage is gone: the low rank follows the "
+                           "number of steps, through the factor (1 − μ·wd)^t that forgets the "
+                           "full-rank initialisation, rather than the noise of small batches, "
+                           "as C2 found for the null-space component.",
+                "summary": "but GD given as many steps is as low-rank or lower"}
+    return {"phrase": phrase,
+            "reading": "At equal steps SGD keeps a lower rank than GD: its advantage is more "
+                       "than the number of steps.",
+            "summary": "and GD given as many steps is not as low-rank"}
+
+
+def c3_glue(r: HiddenRanks, refuted: bool | None, *, ctrl_steps: int,
+            rank_x: int) -> dict[str, object]:
+    """The values C3's prose glues (names ``c3_*``), with the phrases of :func:`equal_steps_words`.
+
+    ``rank_x`` is the rank of the data, which SGD's first layer is compared with.
+    """
+    w = equal_steps_words(r, refuted)
+    return {"c3_sgd_steps": r.sgd_steps, "c3_gd_steps": r.gd_steps, "c3_ctrl_steps": ctrl_steps,
+            "c3_ctrl_phrase": w["phrase"], "c3_reading": w["reading"], "c3_summary": w["summary"],
+            "c3_d_rank": r.d_rank, "c3_r_stable": r.r_stable, "c3_sgd_hi": r.sgd_hi_mean,
+            "c3_lo_sgd": r.lo_sgd, "c3_lo_gd": r.lo_gd, "c3_forget_lo": r.forget_lo,
+            "c3_gd_hi": r.gd_hi, "c3_sgd_w1": r.sgd_w1,
+            "c3_w1_rel": "below" if r.sgd_w1 < rank_x else "not yet below",
+            "c3_gd_acc": r.gd_acc, "c3_sgd_acc": r.sgd_acc}
+
+
+def first_layer_law(deep: dict[int, dict], methods: Sequence[tuple[int, str]]
+                    ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    r"""C4: the largest relative deviation of the first layer's $\|W_\perp\|$ from the law.
+
+    For every ``(B, name)`` of ``methods`` and each loss head (cross-entropy, then MSE): the
+    largest deviation over networks and logged steps, with the factor the float32 step applied
+    (first dict) and with the nominal $1-\mu\,\mathrm{wd}$ (second dict); keys
+    ``(name, "cross-entropy" | "MSE")``.
+    """
+    law, nominal = {}, {}
+    for B, meth in methods:
+        r = deep[B]
+        err = ns_mod.law_error(r["perp"], r["step"], r["factor"])
+        err_nom = ns_mod.law_error(r["perp"], r["step"], 1 - r["lr"] * r["wd"])
+        for ce, head in ((True, "cross-entropy"), (False, "MSE")):
+            law[meth, head] = float(np.nanmax(err[r["ce"] == ce]))
+            nominal[meth, head] = float(np.nanmax(err_nom[r["ce"] == ce]))
+    return law, nominal
+
+
+def noise_summary(nf: dict) -> dict[str, float]:
+    """C4: from :func:`noise_floor`, GD's largest last relative step ``gd_last``, SGD's smallest
+    (``sgd_floor``) and median (``sgd_median``) over its last epoch, and ``ratio`` floor / last."""
+    last = nf["sgd"][:, -nf["steps_per_epoch"]:]
+    gd_last, sgd_floor = float(nf["gd"][:, -1].max()), float(last.min())
+    return {"gd_last": gd_last, "sgd_floor": sgd_floor, "sgd_median": float(np.median(last)),
+            "ratio": sgd_floor / gd_last}
