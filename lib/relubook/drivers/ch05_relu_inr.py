@@ -473,7 +473,7 @@ def benchmark_summary(path: str | Path) -> tuple[str, dict]:
     rows = [inr_bench.Row(**{k: r[k] for k in ("kind", "shape", "book_ms", "paper_ms",
                                                  "gemm_ms", "compile_s")})
             for r in data["rows"]]
-    head = (f"{data['date']}, {data['machine']}, torch {data['torch']}, "
+    head = (f"{data['date']}, {data['machine']}, torch {data['torch']}\n"
             f"{data['threads']} thread(s), activations {data['activations']}, "
             f"{data['reps']} interleaved rounds (medians)")
     return head + "\n" + inr_bench.format_table(rows), {

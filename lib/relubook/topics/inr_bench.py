@@ -222,12 +222,13 @@ def benchmark(kinds: Sequence[str] = inr.MODELS, size: int = 128, width: int = 1
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """The benchmark as a plain-text table."""
-    head = (f"{'model':<7}{'shape':<20}{'book ms':>9}{'paper ms':>10}{'speed-up':>10}"
-            f"{'GEMM ms':>9}{'% GEMM':>8}{'ceiling':>9}{'compile s':>11}")
-    lines = [head, "-" * len(head)]
+    """The benchmark as a plain-text table (the shape once, above the rows, when all share it)."""
+    same = len({r.shape for r in rows}) == 1
+    head = (f"{'model':<7}{'book ms':>9}{'paper ms':>10}{'speed-up':>10}{'GEMM ms':>9}"
+            f"{'% GEMM':>8}{'ceiling':>9}{'compile s':>11}")
+    lines = ([f"one training step at {rows[0].shape}"] if same else []) + [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.kind:<7}{r.shape:<20}{r.book_ms:9.1f}{r.paper_ms:10.1f}"
-                     f"{r.speedup:9.2f}x{r.gemm_ms:9.1f}{r.gemm_share:8.0%}{r.ceiling:8.2f}x"
-                     f"{r.compile_s:11.1f}")
+        lines.append(f"{r.kind:<7}{r.book_ms:9.1f}{r.paper_ms:10.1f}{r.speedup:9.2f}x"
+                     f"{r.gemm_ms:9.1f}{r.gemm_share:8.0%}{r.ceiling:8.2f}x{r.compile_s:11.1f}"
+                     + ("" if same else f"  {r.shape}"))
     return "\n".join(lines)
