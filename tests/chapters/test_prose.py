@@ -186,6 +186,15 @@ def test_prose_does_not_refer_to_notes(path):
 
 
 @chapter
+def test_prose_types_no_book_chapter_number(path):
+    """Sphinx numbers chapters by their place in _toc.yml: a typed "Chapter 17" goes wrong as
+    soon as a chapter is inserted before it (refer to chapters with {doc} links)."""
+    problems = [f"cell {i}: {m.group(0)!r}" for i, cell in cells(load(path), "markdown")
+                for m in re.finditer(r"\b[Cc]hapter\s+\d+", source(cell))]
+    assert not problems, report(path, problems, "typed chapter number(s)")
+
+
+@chapter
 def test_markdown_has_no_control_characters(path):
     problems = [f"cell {i}: {', '.join(cs)}" for i, cell in cells(load(path), "markdown")
                 if (cs := control_chars(source(cell)))]
